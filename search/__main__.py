@@ -1,0 +1,5 @@
+"""``python -m search`` is ``mnist-hpo``."""
+
+from search.cli import run
+
+run()

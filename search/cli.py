@@ -1,0 +1,57 @@
+"""``mnist-hpo``: the command line. Subcommands live in ``cli_*`` modules."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from search import cli_spaces, cli_train
+from search.errors import DataError, UsageError
+from spaces import SpaceError
+
+#: Errors that mean "fix your input": one line on stderr, exit code 2, no traceback.
+BAD_INPUT = (SpaceError, DataError, UsageError)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (argparse prints the whole usage block by default)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="mnist-hpo",
+        description="Hyperparameter search for Keras CNNs on MNIST: train one configuration, "
+                    "list and sample search spaces.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cli_train.add_parser(sub)
+    cli_spaces.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (0 ok, 1 failure, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code: int = args.run(args)
+    except BAD_INPUT as err:
+        print(f"mnist-hpo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mnist-hpo {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def run() -> NoReturn:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Argument types and options shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--data``, ``--subset``, ``--validation``: where MNIST comes from and how it is split."""
+    parser.add_argument("--data", metavar="PATH",
+                        help="a Keras-layout mnist.npz or a folder of the four IDX files "
+                             "(default: $MNIST_HPO_DATA, else Keras' download)")
+    parser.add_argument("--subset", type=positive_int, metavar="N",
+                        help="train on only N training images (quick runs)")
+    parser.add_argument("--validation", type=positive_int, default=5000, metavar="N",
+                        help="training images held out for validation (default: %(default)s)")

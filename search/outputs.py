@@ -1,0 +1,34 @@
+"""Where runs write: output folders that never overwrite, JSON written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from search.errors import UsageError
+
+
+def claim_out_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """Create ``path`` for a new run; refuse one that already holds files.
+
+    Checked before any training, so a mistyped ``--out`` costs nothing and never clobbers
+    an earlier run's model.
+    """
+    out = Path(path)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"{flag} {out}: already exists and is not an empty folder; "
+                         f"choose a new folder (nothing was overwritten)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{flag} {out}: cannot create it ({err.strerror})") from None
+    return out
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON via a temporary file, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)

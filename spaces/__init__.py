@@ -1,0 +1,30 @@
+"""Search spaces: what may be tried. Presets (``seed``, ``default``, ``smoke``) and YAML files."""
+
+from __future__ import annotations
+
+from spaces.catalog import CATALOG, MAX_CONV_BLOCKS, OPTIMIZERS, ParamSpec
+from spaces.config import resolve_config
+from spaces.domains import Choice, Domain, Fixed, FloatRange, IntRange
+from spaces.errors import SpaceError
+from spaces.loader import load_space, preset_names, space_from_dict
+from spaces.sampling import sample_configs
+from spaces.space import Space
+
+__all__ = [
+    "CATALOG",
+    "MAX_CONV_BLOCKS",
+    "OPTIMIZERS",
+    "Choice",
+    "Domain",
+    "Fixed",
+    "FloatRange",
+    "IntRange",
+    "ParamSpec",
+    "Space",
+    "SpaceError",
+    "load_space",
+    "preset_names",
+    "resolve_config",
+    "sample_configs",
+    "space_from_dict",
+]

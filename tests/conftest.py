@@ -1,0 +1,40 @@
+"""Shared fixtures: real MNIST (required, never downloaded) and small synthetic datasets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mnist_path() -> Path:
+    """The real MNIST file: $MNIST_HPO_DATA, else ../shared/data/mnist.npz beside the repo."""
+    path = Path(os.environ.get("MNIST_HPO_DATA") or REPO.parent / "shared/data/mnist.npz")
+    if not path.is_file():
+        pytest.fail(f"real MNIST not found at {path}: set MNIST_HPO_DATA to a mnist.npz")
+    return path
+
+
+def synthetic_arrays(n_train: int = 60, n_test: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random MNIST-shaped arrays: uint8 images and labels 0-9."""
+    rng = np.random.default_rng(seed)
+    return {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, n_train).astype(np.uint8),
+        "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, n_test).astype(np.uint8),
+    }
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600
+            ) -> subprocess.CompletedProcess[str]:
+    """Run ``mnist-hpo ARGS`` in a fresh process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "search", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, check=False)

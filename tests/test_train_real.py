@@ -1,0 +1,65 @@
+"""Real MNIST, real TensorFlow: training rises, the CLI saves files that reload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from search.data import load_mnist, split_mnist
+from search.pipeline import scale_images
+from search.training import EPOCH_KEYS, evaluate, train
+from spaces import load_space, sample_configs
+
+pytestmark = pytest.mark.slow
+
+
+def test_smoke_trains_one_epoch_above_80_percent(mnist_path: Path) -> None:
+    split = split_mnist(load_mnist(mnist_path), subset=2000, seed=0)
+    config = sample_configs(load_space("smoke"), 1, seed=0)[0]
+    seen: list[dict[str, float]] = []
+    result = train(config, split, epochs=1, seed=0, on_epoch=seen.append)
+    assert seen == result.history and len(result.history) == 1
+    row = result.history[0]
+    assert set(EPOCH_KEYS) <= set(row)
+    assert row["val_accuracy"] > 0.8, row
+    assert row["images_per_second"] > 0 and row["seconds"] > 0
+    assert evaluate(result.model, split.x_val, split.y_val)["accuracy"] == pytest.approx(
+        row["val_accuracy"], abs=1e-6)
+
+
+def test_cli_train_saves_files_that_reload(mnist_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = json.dumps({"conv_blocks": 1, "convs_per_block": 1, "filters_1": 16,
+                         "dense_units": 64, "learning_rate": 0.003, "rotation": 5.0})
+    proc = run_cli("train", "--config", config, "--epochs", "2", "--subset", "2000",
+                   "--validation", "1000", "--data", str(mnist_path), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("epoch ")]
+    assert len(lines) == 2 and "val_accuracy" in lines[0] and "images/s" in lines[0]
+    assert "test_accuracy" in proc.stdout
+
+    history = json.loads((out / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert history[1]["loss"] < history[0]["loss"]  # training makes progress
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["filters_1"] == 16 and saved["rotation"] == 5.0 and "filters_2" not in saved
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"]["train_images"] == 2000 and metrics["data"]["validation_images"] == 1000
+    assert len(metrics["data"]["sha256"]) == 64
+    assert metrics["test_accuracy"] > 0.85
+
+    model = keras.models.load_model(out / "model.keras")
+    data = load_mnist(mnist_path)
+    predicted = model.predict(scale_images(data.x_test[:500]), verbose=0).argmax(axis=1)
+    assert np.mean(predicted == data.y_test[:500]) > 0.85
+
+    # The saved config.json trains again as --config (a round trip users rely on).
+    again = run_cli("train", "--config", str(out / "config.json"), "--epochs", "1",
+                    "--subset", "500", "--validation", "500", "--data", str(mnist_path),
+                    "--out", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
