@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from search import cli_spaces, cli_train
+from search import cli_search, cli_spaces, cli_train
 from search.errors import DataError, UsageError
 from spaces import SpaceError
 
@@ -26,12 +26,13 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(
         prog="mnist-hpo",
-        description="Hyperparameter search for Keras CNNs on MNIST: train one configuration, "
-                    "list and sample search spaces.",
+        description="Hyperparameter search for Keras CNNs on MNIST: search a space with Ray "
+                    "Tune and Optuna, train one configuration, list and sample spaces.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_train.add_parser(sub)
+    cli_search.add_parser(sub)
     cli_spaces.add_parser(sub)
     return parser
 

@@ -1,8 +1,8 @@
 """In-memory ``tf.data`` input pipelines, with in-graph augmentation.
 
 Images stay uint8 until batched: casting and scaling a whole batch at once is far cheaper
-than per image. Augmentation uses Keras preprocessing layers inside the pipeline (Keras 3 has
-no ``ImageDataGenerator``), so the trained model itself holds no augmentation layers.
+than per image. Augmentation is a Keras layer applied inside the pipeline (Keras 3 has no
+``ImageDataGenerator``), so the trained model itself holds no augmentation layers.
 """
 
 from __future__ import annotations
@@ -10,30 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
+
+from search.augment import RandomAffine
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def make_augmenter(config: Mapping[str, Any], seed: int = 0) -> keras.Sequential | None:
-    """Random rotation, zoom and shifts from a configuration; ``None`` when all are 0.
-
-    ``rotation`` is in degrees (Keras wants a fraction of a full turn); ``zoom`` and the
-    shifts are fractions of the image size. A range of 0 leaves that transform out.
-    Pixels moved in from outside the image are black, MNIST's background.
-    """
-    fill = {"fill_mode": "constant", "fill_value": 0.0}
-    layers: list[keras.layers.Layer] = []
-    if config["rotation"] > 0:
-        layers.append(keras.layers.RandomRotation(config["rotation"] / 360.0, seed=seed, **fill))
-    if config["zoom"] > 0:
-        layers.append(keras.layers.RandomZoom(config["zoom"], seed=seed + 1, **fill))
-    if config["width_shift"] > 0 or config["height_shift"] > 0:
-        layers.append(keras.layers.RandomTranslation(
-            config["height_shift"], config["width_shift"], seed=seed + 2, **fill))
-    return keras.Sequential(layers, name="augmentation") if layers else None
+def make_augmenter(config: Mapping[str, Any], seed: int = 0) -> RandomAffine | None:
+    """The configuration's rotation (degrees), zoom and shifts (fractions) as one layer;
+    ``None`` when all four are 0."""
+    ranges = {k: float(config[k]) for k in ("rotation", "zoom", "width_shift", "height_shift")}
+    if not any(ranges.values()):
+        return None
+    return RandomAffine(**ranges, seed=seed, name="augmentation")
 
 
 def _scale(x: tf.Tensor) -> tf.Tensor:
@@ -41,7 +32,7 @@ def _scale(x: tf.Tensor) -> tf.Tensor:
 
 
 def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int = 0,
-                  augmenter: keras.Sequential | None = None) -> tf.data.Dataset:
+                  augmenter: RandomAffine | None = None) -> tf.data.Dataset:
     """Shuffled (anew each epoch, seeded), batched, scaled, augmented, prefetched."""
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)

@@ -67,7 +67,8 @@ class TrainResult:
 def train(config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0,
           callbacks: Sequence[keras.callbacks.Callback] = (),
           on_epoch: Callable[[dict[str, float]], None] | None = None,
-          steps_per_execution: int = STEPS_PER_EXECUTION) -> TrainResult:
+          steps_per_execution: int = STEPS_PER_EXECUTION,
+          model: keras.Model | None = None, initial_epoch: int = 0) -> TrainResult:
     """Build the configuration's model and fit it on ``split``'s training images.
 
     Args:
@@ -79,16 +80,21 @@ def train(config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0
             ``images_per_second`` in the logs.
         on_epoch: Called with each epoch's metrics row.
         steps_per_execution: Batches per compiled call.
+        model: Continue training this model (restored from a checkpoint) instead of
+            building a fresh one; ``initial_epoch`` epochs are then already done.
+        initial_epoch: Epochs already trained; numbering and ``epochs`` count from 0.
     """
     c = resolve_config(config)
-    keras.utils.set_random_seed(seed)
-    model = build_model(c, steps_per_execution=steps_per_execution)
+    # A resumed trial reseeds by epoch, so it does not replay the first epochs' shuffles.
+    keras.utils.set_random_seed(seed + initial_epoch)
+    if model is None:
+        model = build_model(c, steps_per_execution=steps_per_execution)
     train_ds = train_dataset(split.x_train, split.y_train, c["batch_size"],
                              seed=seed, augmenter=make_augmenter(c, seed=seed))
     val_ds = eval_dataset(split.x_val, split.y_val)
     timer = EpochMetrics(len(split.x_train), on_epoch)
     start = time.perf_counter()
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
               callbacks=[timer, *callbacks], verbose=0,
               shuffle=False)  # the dataset reshuffles itself each epoch
     return TrainResult(model=model, history=timer.rows, seconds=time.perf_counter() - start)

@@ -1,0 +1,103 @@
+"""``mnist-hpo search``: Ray Tune dispatch, Optuna sampling, ASHA early stopping."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from search.cli_args import add_data_options, positive_int
+from search.settings import SearchSettings, parse_duration
+from spaces import load_space
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value:g} must be more than 0")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "search", help="search a space: Ray Tune runs the trials, Optuna samples them",
+        description="Search a space. Ray Tune dispatches trials over this machine's CPUs and "
+                    "GPUs (or a Ray cluster with --address); Optuna's TPE samples "
+                    "configurations; ASHA stops poor trials early. Results go to "
+                    "STORAGE/NAME.")
+    p.add_argument("--space", default="default", metavar="NAME|FILE",
+                   help="preset or YAML space (default: default)")
+    p.add_argument("--trials", type=positive_int, default=20, help="trials (default: 20)")
+    p.add_argument("--epochs", type=positive_int,
+                   help="maximum epochs per trial (default: the space's)")
+    p.add_argument("--scheduler", choices=("asha", "fifo"), default="asha",
+                   help="asha stops poor trials early; fifo runs each to the end")
+    p.add_argument("--grace-period", type=positive_int, default=1, metavar="EPOCHS",
+                   help="ASHA: epochs before a trial can be stopped (default: 1)")
+    p.add_argument("--reduction-factor", type=positive_float, default=2.0, metavar="F",
+                   help="ASHA: keep the best 1/F at each rung (default: 2)")
+    p.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
+                   help="Optuna sampler (default: tpe)")
+    p.add_argument("--cpus-per-trial", type=positive_float, default=1.0, metavar="N",
+                   help="CPUs per trial; also its TensorFlow threads (default: 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="G",
+                   help="GPUs per trial; 0.25 packs four trials on one GPU (default: 0)")
+    p.add_argument("--max-concurrent", type=positive_int, metavar="N",
+                   help="at most N trials at once (default: as resources allow)")
+    p.add_argument("--time-budget", metavar="DURATION",
+                   help="stop starting trials after this long: 90s, 30m, 2h (default: none)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the sampler, the data split and every trial (default: 0)")
+    p.add_argument("--address", metavar="HOST:PORT|auto",
+                   help="join this Ray cluster (default: start Ray on this machine)")
+    p.add_argument("--storage", default="experiments", metavar="DIR|URI",
+                   help="where experiments live; a folder or a URI every node can write "
+                        "(default: ./experiments)")
+    p.add_argument("--name", help="experiment name (default: SPACE-TIMESTAMP)")
+    p.add_argument("--no-reuse-workers", dest="reuse_workers", action="store_false",
+                   help="start a fresh process per trial (default: reuse them)")
+    add_data_options(p)
+    p.set_defaults(run=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> SearchSettings:
+    """The flags → a checked :class:`SearchSettings`."""
+    space = load_space(args.space)
+    return SearchSettings(
+        space=space,
+        name=args.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        storage=args.storage, trials=args.trials, epochs=args.epochs or space.epochs,
+        scheduler=args.scheduler, grace_period=args.grace_period,
+        reduction_factor=args.reduction_factor, sampler=args.sampler,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        max_concurrent=args.max_concurrent,
+        time_budget_s=parse_duration(args.time_budget) if args.time_budget else None,
+        seed=args.seed, address=args.address, data=args.data, subset=args.subset,
+        validation=args.validation, reuse_workers=args.reuse_workers)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+
+    from search.driver import run_search
+
+    print(f"Searching {settings.space.name} ({len(settings.space.searched)} parameters): "
+          f"{settings.trials} trials x up to {settings.epochs} epochs, {settings.sampler} "
+          f"sampler, {settings.scheduler} scheduler, {settings.cpus_per_trial:g} CPU"
+          f"{f' + {settings.gpus_per_trial:g} GPU' if settings.gpus_per_trial else ''} per "
+          f"trial", flush=True)
+    outcome = run_search(settings, command=sys.argv)
+    print(f"\n{outcome.trials} trials, {outcome.errored} failed. Experiment: "
+          f"{outcome.experiment}")
+    if outcome.best_trial is None or outcome.best_config is None:
+        print("No trial reported a result.")
+        return 1
+    print(f"Best: trial {outcome.best_trial}, val_accuracy={outcome.best_score:.4f}")
+    print(f"Best configuration: {json.dumps(outcome.best_config)}")
+    print(f"Leaderboard: mnist-hpo leaderboard {outcome.experiment}")
+    return 0 if outcome.errored < outcome.trials else 1

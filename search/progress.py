@@ -1,0 +1,82 @@
+"""One line per finished trial, on the driver, as Optuna prints them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ray import tune
+from ray.tune.experiment import Trial
+
+from search.settings import METRIC
+
+
+def trial_number(trial: Trial) -> int:
+    """The trial's creation counter, 1, 2, 3...: Ray puts it first in the experiment tag
+    (``"7_batch_size=32,..."``). Trials are created in the order Optuna samples them."""
+    return int(str(trial.experiment_tag).split("_", 1)[0])
+
+
+def trial_dirname(trial: Trial) -> str:
+    """``trial_0007``: readable trial folders instead of Ray's hash-and-params names."""
+    return f"trial_{trial_number(trial):04d}"
+
+
+def short(value: Any) -> Any:
+    """Four significant digits for floats, so a parameter dict fits on a line."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
+class TrialPrinter(tune.Callback):
+    """Prints ``Trial 7 finished: val_accuracy=0.9912 after 3 epochs (stopped early)
+    {params}. Best: trial 3, 0.9931.`` and the same for failures, with the reason.
+
+    A trial's score is its best epoch's val_accuracy: the epoch whose checkpoint is kept.
+    """
+
+    def __init__(self, max_epochs: int, searched: Sequence[str],
+                 write: Callable[[str], None] = print) -> None:
+        self.max_epochs = max_epochs
+        self.searched = list(searched)
+        self.write = write
+        self.scores: dict[str, float] = {}
+        self.best: tuple[int, float] | None = None
+
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial,
+                        result: dict[str, Any], **info: Any) -> None:
+        score = result.get(METRIC)
+        if score is not None:
+            self.scores[trial.trial_id] = max(score, self.scores.get(trial.trial_id, score))
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial,
+                          **info: Any) -> None:
+        n = trial_number(trial)
+        score = self.scores.get(trial.trial_id)
+        epochs = int((trial.last_result or {}).get("training_iteration", 0))
+        if score is None:
+            self.write(f"Trial {n} finished without reporting {METRIC}.")
+            return
+        if self.best is None or score > self.best[1]:
+            self.best = (n, score)
+        early = " (stopped early)" if epochs < self.max_epochs else ""
+        self.write(f"Trial {n} finished: {METRIC}={score:.4f} after {epochs} "
+                   f"epoch{'s' if epochs != 1 else ''}{early} {self._params(trial)}. "
+                   f"{self._best_text()}")
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial,
+                       **info: Any) -> None:
+        reason = str(trial.error_file or "no error file")
+        error = getattr(trial, "get_pickled_error", lambda: None)()
+        if error is not None:
+            lines = str(error).strip().splitlines()
+            reason = lines[-1] if lines else type(error).__name__
+        self.write(f"Trial {trial_number(trial)} failed: {reason} {self._params(trial)}. "
+                   f"{self._best_text()}")
+
+    def _params(self, trial: Trial) -> dict[str, Any]:
+        return {k: short(v) for k, v in trial.config.items() if k in self.searched}
+
+    def _best_text(self) -> str:
+        if self.best is None:
+            return "No trial has finished yet."
+        return f"Best: trial {self.best[0]}, {self.best[1]:.4f}."

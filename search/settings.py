@@ -1,0 +1,77 @@
+"""What one search run is asked to do: a plain record the CLI fills and the driver reads."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from search.errors import UsageError
+from spaces import Space
+
+METRIC = "val_accuracy"
+MODE = "max"
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``30m``, ``1.5h``, ``1h30m`` → seconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip().lower())
+    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
+        raise UsageError(f"--time-budget {text!r}: not a duration; write 90s, 30m, 2h or 1h30m")
+    seconds = sum(float(n) * _UNITS[u or "s"] for n, u in parts)
+    if seconds <= 0:
+        raise UsageError(f"--time-budget {text!r}: must be more than 0")
+    return seconds
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """A search: the space, the budget, the scheduler and sampler, the resources, the data.
+
+    Attributes mirror ``mnist-hpo search`` flags; see its ``--help``.
+    """
+
+    space: Space
+    name: str
+    storage: str = "experiments"
+    trials: int = 20
+    epochs: int = 5
+    scheduler: str = "asha"
+    grace_period: int = 1
+    reduction_factor: float = 2.0
+    sampler: str = "tpe"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    time_budget_s: float | None = None
+    seed: int = 0
+    address: str | None = None
+    data: str | None = None
+    subset: int | None = None
+    validation: int = 5000
+    reuse_workers: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in ("asha", "fifo"):
+            raise UsageError(f"--scheduler {self.scheduler!r}: must be asha or fifo")
+        if self.sampler not in ("tpe", "random"):
+            raise UsageError(f"--sampler {self.sampler!r}: must be tpe or random")
+        if self.cpus_per_trial <= 0:
+            raise UsageError(f"--cpus-per-trial {self.cpus_per_trial}: must be more than 0")
+        if self.gpus_per_trial < 0 or (self.gpus_per_trial > 1 and
+                                       self.gpus_per_trial != int(self.gpus_per_trial)):
+            raise UsageError(f"--gpus-per-trial {self.gpus_per_trial}: must be a fraction "
+                             f"0 <= g <= 1 or a whole number of GPUs")
+        if self.reduction_factor <= 1:
+            raise UsageError(f"--reduction-factor {self.reduction_factor}: must be more than 1")
+        if not 1 <= self.grace_period <= self.epochs:
+            raise UsageError(f"--grace-period {self.grace_period}: must be between 1 and "
+                             f"--epochs ({self.epochs})")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
+            raise UsageError(f"--name {self.name!r}: use letters, digits, '.', '_' and '-'")
+
+    @property
+    def threads_per_trial(self) -> int:
+        """TensorFlow threads for one trial: its CPU share, at least one."""
+        return max(1, int(self.cpus_per_trial))

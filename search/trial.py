@@ -1,0 +1,74 @@
+"""One trial: a configuration trained inside a Ray Tune worker, through ``search.training``.
+
+This module is imported by the driver (to hand ``run_trial`` to Ray) as well as by the
+workers, so TensorFlow is only imported inside ``run_trial``: the driver never pays for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from search.data import Split
+from search.runtime import quiet_tensorflow, set_threads
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_MODEL = "model.keras"
+CHECKPOINT_STATE = "state.json"
+
+
+def run_trial(config: dict[str, Any], *, split: Split, epochs: int, seed: int, threads: int,
+              gpus: float) -> None:
+    """Ray Tune function trainable: train ``config`` and report every epoch.
+
+    ``split`` arrives through Ray's object store (``tune.with_parameters``): the driver loads
+    MNIST once and every trial on every node reads the same shared arrays.
+
+    Args:
+        config: The sampled configuration.
+        split: Training and validation arrays.
+        epochs: Maximum epochs; the scheduler may stop the trial sooner.
+        seed: The search's seed: every trial sees the same shuffles, so configurations are
+            compared on equal terms.
+        threads: TensorFlow threads, the trial's CPU share.
+        gpus: The trial's GPU share (0 on CPU).
+    """
+    quiet_tensorflow()
+    set_threads(threads)
+    if gpus > 0:
+        _share_gpus()
+
+    import keras
+    from ray import tune
+
+    from search.training import train
+    from search.tune_report import TuneReporter
+
+    # A reused worker still holds the previous trial's layers and graphs.
+    keras.backend.clear_session()
+    model, done, best = None, 0, None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            state = json.loads((Path(folder) / CHECKPOINT_STATE).read_text())
+            model = keras.models.load_model(Path(folder) / CHECKPOINT_MODEL)
+        done, best = int(state["epoch"]), float(state["val_accuracy"])
+        log.info("resuming at epoch %d from a checkpoint with val_accuracy %.4f", done, best)
+    if done >= epochs:
+        return
+    train(config, split, epochs=epochs, seed=seed, model=model, initial_epoch=done,
+          callbacks=[TuneReporter(best_so_far=best)])
+
+
+def _share_gpus() -> None:
+    """Let several trials share one GPU: allocate memory as needed, not all of it up front."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        # RuntimeError: a reused worker whose runtime started with growth already set.
+        with contextlib.suppress(RuntimeError):
+            tf.config.experimental.set_memory_growth(gpu, True)

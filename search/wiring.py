@@ -1,0 +1,101 @@
+"""Settings → Ray Tune and Optuna objects. No TensorFlow here: unit-tested on its own."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from search.progress import trial_dirname
+from search.settings import METRIC, MODE, SearchSettings
+from spaces import resolve_config
+
+JOURNAL = "optuna.journal"
+
+
+def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
+    """Optuna's sampler, seeded here (not also through OptunaSearch: one seed, one place)."""
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=settings.seed)
+    # group=True: our spaces are conditional (filters_3 exists only for 3 blocks), and the
+    # multivariate TPE of Optuna 5 then models each group of co-occurring parameters jointly.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group=True
+        return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, group=True,
+                                          constant_liar=True)
+
+
+def warm_start_points(settings: SearchSettings) -> list[dict[str, Any]]:
+    """The seed configuration, if the space can produce it: evaluated first, so a search
+    never ends below the tutorial's network."""
+    seed = resolve_config({})
+    if not settings.space.contains(seed):
+        return []
+    return [{k: v for k, v in seed.items() if k in settings.space.searched}]
+
+
+def make_searcher(settings: SearchSettings, experiment_dir: Path | None) -> OptunaSearch:
+    """Ray's OptunaSearch over the space's define-by-run function, with a journal on disk
+    (optuna-dashboard opens it) when the experiment lives on a local path."""
+    storage = None
+    if experiment_dir is not None:
+        backend = JournalFileBackend(str(experiment_dir / JOURNAL))
+        storage = JournalStorage(backend)
+    return OptunaSearch(space=settings.space.suggest, metric=METRIC, mode=MODE,
+                        points_to_evaluate=warm_start_points(settings),
+                        sampler=make_sampler(settings), storage=storage,
+                        study_name=settings.name)
+
+
+def make_scheduler(settings: SearchSettings) -> TrialScheduler:
+    """ASHA on epochs (``training_iteration``), or FIFO (every trial runs all epochs)."""
+    if settings.scheduler == "fifo":
+        return FIFOScheduler()  # type: ignore[no-untyped-call]
+    return ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
+                         grace_period=settings.grace_period,
+                         reduction_factor=settings.reduction_factor)
+
+
+def make_tune_config(settings: SearchSettings, experiment_dir: Path | None) -> tune.TuneConfig:
+    """What to search: metric, sampler, scheduler, how many, how long, how many at once."""
+    return tune.TuneConfig(
+        metric=METRIC, mode=MODE,
+        search_alg=make_searcher(settings, experiment_dir),
+        scheduler=make_scheduler(settings),
+        num_samples=settings.trials,
+        max_concurrent_trials=settings.max_concurrent,
+        time_budget_s=settings.time_budget_s,
+        # One process per CPU slot imports TensorFlow once and runs trial after trial.
+        reuse_actors=settings.reuse_workers,
+        trial_name_creator=trial_dirname,
+        trial_dirname_creator=trial_dirname,
+    )
+
+
+def make_run_config(settings: SearchSettings, storage_path: str,
+                    callbacks: list[tune.Callback]) -> tune.RunConfig:
+    """Where and how to run: storage, the one best checkpoint per trial, quiet output."""
+    return tune.RunConfig(
+        name=settings.name,
+        storage_path=storage_path,
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE),
+        failure_config=tune.FailureConfig(max_failures=0),
+        callbacks=callbacks,
+        verbose=0,
+    )
+
+
+def trial_resources(settings: SearchSettings) -> dict[str, float]:
+    """Ray resources of one trial: CPUs, and GPUs (fractions share one GPU)."""
+    resources = {"cpu": settings.cpus_per_trial}
+    if settings.gpus_per_trial:
+        resources["gpu"] = settings.gpus_per_trial
+    return resources

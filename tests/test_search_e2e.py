@@ -1,0 +1,116 @@
+"""A real search: Ray Tune + Optuna + ASHA + TensorFlow on real MNIST, through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import optuna
+import pytest
+from conftest import REPO, run_cli
+
+from search.data import load_mnist
+from search.pipeline import scale_images
+from search.trial import CHECKPOINT_MODEL
+
+pytestmark = pytest.mark.slow
+
+SPACE = REPO / "tests/data/asha_space.yaml"
+
+
+@pytest.fixture(scope="module")
+def search_run(mnist_path: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[Path, str]:
+    """4 trials x 2 epochs on 3,000 real images, 1 CPU per trial on a 2-CPU Ray runtime.
+
+    With seed 0 the space's learning rates come as 0.004, 1e-6, 0.004, 1e-6; ASHA with a
+    reduction factor of 4 keeps only the top quarter after epoch 1, so a 1e-6 trial that
+    reaches the rung after a learning trial is stopped there.
+    """
+    storage = tmp_path_factory.mktemp("experiments")
+    proc = run_cli("search", "--space", str(SPACE), "--trials", "4", "--epochs", "2",
+                   "--subset", "3000", "--validation", "1000", "--cpus-per-trial", "1",
+                   "--reduction-factor", "4", "--seed", "0", "--data", str(mnist_path),
+                   "--storage", str(storage), "--name", "e2e")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return storage / "e2e", proc.stdout
+
+
+def rows(trial: Path) -> list[dict[str, str]]:
+    with (trial / "progress.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_trial_reports_every_epoch(search_run: tuple[Path, str]) -> None:
+    experiment, _ = search_run
+    trials = sorted(experiment.glob("trial_*"))
+    assert [t.name for t in trials] == ["trial_0001", "trial_0002", "trial_0003", "trial_0004"]
+    for trial in trials:
+        epochs = rows(trial)
+        assert [int(r["epoch"]) for r in epochs] == list(range(1, len(epochs) + 1))
+        assert [int(r["training_iteration"]) for r in epochs] == [int(r["epoch"]) for r in epochs]
+        for r in epochs:
+            assert float(r["images_per_second"]) > 0 and float(r["seconds"]) > 0
+            assert 0 <= float(r["val_accuracy"]) <= 1 and float(r["loss"]) > 0
+        assert list(trial.glob("events.out.tfevents.*")), "TensorBoard events missing"
+
+
+def test_asha_stops_a_hopeless_trial_early(search_run: tuple[Path, str]) -> None:
+    experiment, stdout = search_run
+    runs = {t.name: rows(t) for t in experiment.glob("trial_*")}
+    stopped = [name for name, r in runs.items() if len(r) < 2]
+    assert stopped, {n: len(r) for n, r in runs.items()}
+    for name in stopped:
+        params = json.loads((experiment / name / "params.json").read_text())
+        assert params["learning_rate"] == 1e-6 and len(runs[name]) == 1
+    assert "(stopped early)" in stdout
+    assert stdout.count(" finished: val_accuracy=") == 4
+    assert "Best: trial" in stdout and f"mnist-hpo leaderboard {experiment}" in stdout
+
+
+def test_best_checkpoint_loads_and_predicts(search_run: tuple[Path, str],
+                                            mnist_path: Path) -> None:
+    experiment, _ = search_run
+    manifest = json.loads((experiment / "search.json").read_text())
+    best = Path(manifest["best_checkpoint"])
+    assert best.parent.name == f"trial_{manifest['best_trial']:04d}"
+    assert len(list(best.parent.glob("checkpoint_*"))) == 1  # one checkpoint per trial kept
+    model = keras.models.load_model(best / CHECKPOINT_MODEL)
+    data = load_mnist(mnist_path)
+    probs = model.predict(scale_images(data.x_test[:300]), verbose=0)
+    assert probs.shape == (300, 10)
+    assert np.mean(probs.argmax(1) == data.y_test[:300]) > 0.8
+    assert manifest["best_val_accuracy"] > 0.8
+
+
+def test_manifest_is_complete(search_run: tuple[Path, str], mnist_path: Path) -> None:
+    experiment, _ = search_run
+    m = json.loads((experiment / "search.json").read_text())
+    assert m["status"] == "finished" and m["trials_run"] == 4 and m["trials_errored"] == 0
+    assert m["space"]["name"] == "asha-check" and m["searched"] == ["dense_units",
+                                                                    "learning_rate"]
+    assert m["sampler"] == {"type": "TPESampler", "seed": 0, "multivariate": True,
+                            "group": True, "constant_liar": True, "n_startup_trials": 10}
+    assert m["scheduler"] == {"type": "ASHAScheduler", "time_attr": "training_iteration",
+                              "max_t": 2, "grace_period": 1, "reduction_factor": 4.0}
+    assert m["data"]["sha256"] == load_mnist(mnist_path).sha256
+    assert (m["data"]["train_images"], m["data"]["validation_images"]) == (3000, 1000)
+    assert set(m["versions"]) >= {"tensorflow", "keras", "ray", "optuna", "numpy"}
+    assert "search" in m["command"] and m["budget"]["trials"] == 4
+    assert m["resources"]["cpus_per_trial"] == 1.0 and m["started_at"] and m["finished_at"]
+
+
+def test_optuna_journal_and_ray_state_reopen(search_run: tuple[Path, str]) -> None:
+    experiment, _ = search_run
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(experiment / "optuna.journal")))
+    study = optuna.load_study(study_name="e2e", storage=storage)
+    assert len(study.trials) == 4
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+    from ray import tune
+
+    assert tune.Tuner.can_restore(str(experiment))

@@ -1,0 +1,129 @@
+"""Settings → Ray Tune / Optuna objects, checked without TensorFlow or a Ray runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from search.cli import build_parser
+from search.cli_search import settings_from_args
+from search.errors import UsageError
+from search.settings import SearchSettings, parse_duration
+from search.wiring import (
+    JOURNAL,
+    make_run_config,
+    make_sampler,
+    make_scheduler,
+    make_tune_config,
+    trial_resources,
+    warm_start_points,
+)
+from spaces import load_space, resolve_config
+
+
+def settings(**overrides: object) -> SearchSettings:
+    values: dict[str, object] = {"space": load_space("default"), "name": "exp"} | overrides
+    return SearchSettings(**values)  # type: ignore[arg-type]
+
+
+def draws(sampler: optuna.samplers.BaseSampler, n: int = 3) -> list[dict[str, object]]:
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    return [load_space("default").suggest(study.ask()) for _ in range(n)]
+
+
+def test_flags_reach_settings() -> None:
+    args = build_parser().parse_args([
+        "search", "--space", "smoke", "--trials", "7", "--epochs", "3", "--scheduler", "fifo",
+        "--sampler", "random", "--cpus-per-trial", "2", "--gpus-per-trial", "0.25",
+        "--max-concurrent", "3", "--time-budget", "1h30m", "--seed", "5",
+        "--address", "127.0.0.1:6379", "--storage", "/tmp/x", "--name", "n1", "--subset",
+        "3000", "--grace-period", "2", "--reduction-factor", "3", "--no-reuse-workers"])
+    s = settings_from_args(args)
+    assert (s.space.name, s.trials, s.epochs, s.scheduler, s.sampler) == (
+        "smoke", 7, 3, "fifo", "random")
+    assert (s.cpus_per_trial, s.gpus_per_trial, s.max_concurrent, s.time_budget_s) == (
+        2.0, 0.25, 3, 5400.0)
+    assert (s.seed, s.address, s.storage, s.name, s.subset) == (
+        5, "127.0.0.1:6379", "/tmp/x", "n1", 3000)
+    assert (s.grace_period, s.reduction_factor, s.reuse_workers) == (2, 3.0, False)
+    assert build_parser().parse_args(["search"]).space == "default"
+
+
+def test_tune_config_asha_tpe(tmp_path: Path) -> None:
+    s = settings(trials=12, epochs=6, max_concurrent=2, time_budget_s=600.0, seed=3,
+                 grace_period=2, reduction_factor=3.0)
+    tc = make_tune_config(s, tmp_path)
+    assert (tc.metric, tc.mode, tc.num_samples) == ("val_accuracy", "max", 12)
+    assert (tc.max_concurrent_trials, tc.time_budget_s, tc.reuse_actors) == (2, 600.0, True)
+    assert isinstance(tc.scheduler, ASHAScheduler)
+    rungs = [milestone for milestone, _ in tc.scheduler._brackets[0]._rungs]
+    assert (tc.scheduler._max_t, tc.scheduler._reduction_factor, rungs) == (6, 3.0, [6, 2])
+    assert isinstance(tc.search_alg, OptunaSearch)
+    sampler = tc.search_alg._sampler
+    assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._group
+    # Seeded through the sampler: the same seed gives the same configurations.
+    assert draws(sampler) == draws(make_sampler(s))
+    assert draws(sampler) != draws(make_sampler(settings(seed=4)))
+    # The study lives in a journal file inside the experiment, where optuna-dashboard finds it.
+    assert (tmp_path / JOURNAL).exists()
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / JOURNAL)))
+    assert [st.study_name for st in optuna.get_all_study_summaries(storage)] == ["exp"]
+
+
+def test_fifo_and_random() -> None:
+    s = settings(scheduler="fifo", sampler="random", seed=9)
+    assert isinstance(make_scheduler(s), FIFOScheduler)
+    assert isinstance(make_sampler(s), optuna.samplers.RandomSampler)
+
+
+def test_seed_is_evaluated_first_only_when_inside_the_space() -> None:
+    (point,) = warm_start_points(settings())
+    seed = resolve_config({})
+    assert point == {k: v for k, v in seed.items() if k in load_space("default").searched}
+    assert "momentum" not in point and point["filters_2"] == 64
+    assert warm_start_points(settings(space=load_space("smoke"))) == []
+
+
+def test_run_config_keeps_one_best_checkpoint() -> None:
+    printer = tune.Callback()
+    rc = make_run_config(settings(), "/tmp/store", [printer])
+    assert (rc.name, rc.storage_path, rc.verbose) == ("exp", "/tmp/store", 0)
+    cc = rc.checkpoint_config
+    assert (cc.num_to_keep, cc.checkpoint_score_attribute, cc.checkpoint_score_order) == (
+        1, "val_accuracy", "max")
+    assert rc.callbacks == [printer]
+
+
+def test_resources() -> None:
+    assert trial_resources(settings(cpus_per_trial=2.0)) == {"cpu": 2.0}
+    assert trial_resources(settings(gpus_per_trial=0.25)) == {"cpu": 1.0, "gpu": 0.25}
+    assert settings(cpus_per_trial=0.5).threads_per_trial == 1
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"grace_period": 4, "epochs": 3}, r"--grace-period 4: must be between 1 and --epochs \(3\)"),
+    ({"gpus_per_trial": 1.5}, r"--gpus-per-trial 1.5: must be a fraction"),
+    ({"reduction_factor": 1.0}, r"--reduction-factor 1.0: must be more than 1"),
+    ({"name": "../up"}, r"--name '../up': use letters, digits"),
+])
+def test_bad_settings(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        settings(**overrides)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("30m", 1800),
+                                               ("1.5h", 5400), ("1h30m", 5400), ("2d", 172800)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "30 minutes", "0m", "-5m"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(UsageError, match=r"--time-budget"):
+        parse_duration(text)
