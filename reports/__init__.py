@@ -1,5 +1,19 @@
-"""Reading what a search did: leaderboard, plots, HTML report, best-model export.
+"""Reading what a search did: trial records and the leaderboard.
 
-Everything here works on the experiment directory alone, as plain trial records, without
-TensorFlow or Ray. The package is reserved for that work (issue 4) and is empty until then.
+Everything here works on the experiment folder alone, as plain trial records, without
+TensorFlow or Ray.
 """
+
+from __future__ import annotations
+
+from reports.leaderboard import leaderboard_rows, render
+from reports.records import (
+    Experiment,
+    ExperimentError,
+    TrialRecord,
+    TrialState,
+    load_experiment,
+)
+
+__all__ = ["Experiment", "ExperimentError", "TrialRecord", "TrialState", "leaderboard_rows",
+           "load_experiment", "render"]

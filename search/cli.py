@@ -8,12 +8,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from search import cli_search, cli_spaces, cli_train
+from reports.records import ExperimentError
+from search import cli_reports, cli_search, cli_spaces, cli_train
 from search.errors import DataError, UsageError
 from spaces import SpaceError
 
 #: Errors that mean "fix your input": one line on stderr, exit code 2, no traceback.
-BAD_INPUT = (SpaceError, DataError, UsageError)
+BAD_INPUT = (SpaceError, DataError, UsageError, ExperimentError)
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,6 +34,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_train.add_parser(sub)
     cli_search.add_parser(sub)
+    cli_reports.add_parsers(sub)
     cli_spaces.add_parser(sub)
     return parser
 

@@ -38,12 +38,19 @@ def experiment_location(settings: SearchSettings) -> tuple[str, Path | None]:
     return str(storage), storage / settings.name
 
 
-def run_search(settings: SearchSettings, command: list[str] | None = None) -> SearchOutcome:
+def run_search(settings: SearchSettings, command: list[str] | None = None,
+               callbacks: list[Any] | None = None, quiet: bool = False) -> SearchOutcome:
     """Run the search ``settings`` describes and return its best trial.
 
     The experiment folder holds Ray Tune's state (``Tuner.restore`` reopens it), each
     trial's per-epoch ``progress.csv``/``result.json`` and TensorBoard events, its best
     checkpoint, the Optuna journal (``optuna-dashboard``) and ``search.json``.
+
+    Args:
+        settings: The search.
+        command: Recorded in the manifest (default: ``sys.argv``).
+        callbacks: More ``ray.tune.Callback``s (benchmarks probe trials this way).
+        quiet: No per-trial lines.
     """
     storage_path, experiment = experiment_location(settings)
     where = str(experiment) if experiment else f"{storage_path.rstrip('/')}/{settings.name}"
@@ -69,7 +76,8 @@ def run_search(settings: SearchSettings, command: list[str] | None = None) -> Se
     started_ray = not ray.is_initialized()
     if started_ray:
         _start_ray(settings)
-    printer = TrialPrinter(settings.epochs, settings.space.searched)
+    printer = TrialPrinter(settings.epochs, settings.space.searched,
+                           write=(lambda line: None) if quiet else print)
     try:
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, split=split, epochs=settings.epochs,
@@ -77,7 +85,8 @@ def run_search(settings: SearchSettings, command: list[str] | None = None) -> Se
                                  gpus=settings.gpus_per_trial),
             trial_resources(settings))
         tuner = tune.Tuner(trainable, tune_config=make_tune_config(settings, experiment),
-                           run_config=make_run_config(settings, storage_path, [printer]))
+                           run_config=make_run_config(settings, storage_path,
+                                                      [printer, *(callbacks or [])]))
         grid = tuner.fit()
     finally:
         if started_ray:

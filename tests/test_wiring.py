@@ -127,3 +127,11 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(UsageError, match=r"--time-budget"):
         parse_duration(text)
+
+
+def test_searcher_proposes_the_seed_first(tmp_path: Path) -> None:
+    searcher = make_tune_config(settings(), tmp_path).search_alg
+    assert isinstance(searcher, OptunaSearch)
+    first, second = searcher.suggest("a"), searcher.suggest("b")
+    assert first == resolve_config({})  # the tutorial's network, exactly
+    assert second != first and load_space("default").contains(second)

@@ -1,0 +1,190 @@
+"""Experiment folder → plain trial records. The one place that knows Ray Tune's file layout.
+
+Everything else in ``reports`` works on :class:`TrialRecord`s, so it runs without
+TensorFlow or Ray, on a finished experiment or on one whose trials are still writing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "search.json"
+EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second")
+
+
+class ExperimentError(ValueError):
+    """The experiment folder cannot be read as a search: one line, exit 2."""
+
+
+class TrialState(Enum):
+    """Where a trial stands."""
+
+    COMPLETED = "completed"
+    STOPPED = "stopped early"
+    ERRORED = "errored"
+    RUNNING = "running"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as plain data: what it tried, how each epoch went, how it ended."""
+
+    number: int
+    trial_id: str
+    params: dict[str, Any]
+    epochs: list[dict[str, float]]
+    state: TrialState
+    error: str | None = None
+    wall_time_s: float = 0.0
+    node: str = ""
+    checkpoint: Path | None = None
+    path: Path = field(default=Path("."))
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def best_epoch(self) -> dict[str, float] | None:
+        """The epoch with the highest val_accuracy (the one whose model is kept)."""
+        scored = [e for e in self.epochs if not math.isnan(e.get("val_accuracy", math.nan))]
+        return max(scored, key=lambda e: e["val_accuracy"]) if scored else None
+
+    @property
+    def best_val_accuracy(self) -> float | None:
+        best = self.best_epoch
+        return best["val_accuracy"] if best else None
+
+    @property
+    def last_val_accuracy(self) -> float | None:
+        return self.epochs[-1]["val_accuracy"] if self.epochs else None
+
+    @property
+    def status_text(self) -> str:
+        """``completed``, ``stopped early at epoch 2``, ``errored: <reason>``, ``running``."""
+        if self.state is TrialState.STOPPED:
+            return f"stopped early at epoch {self.epochs_run}"
+        if self.state is TrialState.ERRORED:
+            return f"errored: {self.error}"
+        return str(self.state.value)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A search's manifest and its trials, ordered by trial number."""
+
+    path: Path
+    manifest: dict[str, Any]
+    trials: list[TrialRecord]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def max_epochs(self) -> int:
+        return int(self.manifest.get("budget", {}).get("epochs", 0))
+
+    @property
+    def finished(self) -> list[TrialRecord]:
+        """Trials with at least one scored epoch."""
+        return [t for t in self.trials if t.best_val_accuracy is not None]
+
+    def best(self) -> TrialRecord:
+        """The trial with the highest val_accuracy at any epoch."""
+        finished = self.finished
+        if not finished:
+            raise ExperimentError(f"{self.path}: no trial has reported val_accuracy yet")
+        return max(finished, key=lambda t: (t.best_val_accuracy, -t.number))
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read an experiment folder written by ``mnist-hpo search``.
+
+    A trial folder that cannot be read is skipped with a warning (and listed in
+    ``skipped``); the rest is returned.
+
+    Raises:
+        ExperimentError: the folder is missing, empty, or has no readable ``search.json``.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise ExperimentError(f"{root}: no such experiment folder")
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        what = "is empty" if not any(root.iterdir()) else f"has no {MANIFEST}"
+        raise ExperimentError(f"{root}: {what}; not an experiment written by mnist-hpo search")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ExperimentError(f"{manifest_path}: corrupt JSON ({err})") from None
+    finished = manifest.get("status") == "finished"
+    max_epochs = int(manifest.get("budget", {}).get("epochs", 0))
+    trials, skipped = [], []
+    for folder in sorted(root.glob("trial_*")):
+        try:
+            trials.append(_read_trial(folder, max_epochs, finished))
+        except (OSError, ValueError, KeyError) as err:
+            log.warning("skipping %s: %s", folder.name, err)
+            skipped.append(f"{folder.name}: {err}")
+    return Experiment(root, manifest, sorted(trials, key=lambda t: t.number), skipped)
+
+
+def _read_trial(folder: Path, max_epochs: int, search_finished: bool) -> TrialRecord:
+    params_file = folder / "params.json"
+    if not params_file.exists():
+        raise ValueError("no params.json (the trial has not started)")
+    try:
+        params = json.loads(params_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"corrupt params.json ({err.msg})") from None
+    rows = _read_progress(folder / "progress.csv")
+    epochs = [{k: _number(r.get(k)) for k in ("epoch", *EPOCH_KEYS)} for r in rows]
+    last = rows[-1] if rows else {}
+    error_file = folder / "error.txt"
+    if error_file.exists():
+        lines = [ln for ln in error_file.read_text(errors="replace").splitlines() if ln.strip()]
+        state, error = TrialState.ERRORED, (lines[-1].strip() if lines else "unknown error")
+    elif last.get("done") == "True" and len(epochs) >= max_epochs:
+        state, error = TrialState.COMPLETED, None
+    elif search_finished or last.get("done") == "True":
+        state, error = TrialState.STOPPED, None
+    else:
+        state, error = TrialState.RUNNING, None
+    checkpoints = sorted(folder.glob("checkpoint_*"))
+    return TrialRecord(
+        number=int(folder.name.removeprefix("trial_")),
+        trial_id=str(last.get("trial_id", "")),
+        params=params, epochs=epochs, state=state, error=error,
+        wall_time_s=_number(last.get("time_total_s")) if rows else 0.0,
+        node=str(last.get("node_ip") or last.get("hostname") or ""),
+        checkpoint=checkpoints[-1] if checkpoints else None,
+        path=folder,
+    )
+
+
+def _read_progress(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for i, row in enumerate(rows, start=1):
+        if row.get("val_accuracy") in (None, ""):
+            # A row Ray is still writing has empty trailing fields; earlier rows must be whole.
+            if i < len(rows):
+                raise ValueError(f"corrupt progress.csv (row {i} has no val_accuracy)")
+            return rows[:-1]
+    return rows
+
+
+def _number(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan

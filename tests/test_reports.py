@@ -1,0 +1,148 @@
+"""Trial records and the leaderboard, on experiment folders the tests write (no TF, no Ray)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, run_cli
+
+from reports import ExperimentError, TrialState, leaderboard_rows, load_experiment, render
+
+COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second",
+           "epoch", "done", "training_iteration", "trial_id", "time_total_s", "node_ip"]
+
+
+def write_trial(root: Path, number: int, params: dict[str, Any], val: list[float],
+                done: bool = True, error: str | None = None) -> Path:
+    folder = root / f"trial_{number:04d}"
+    folder.mkdir(parents=True)
+    (folder / "params.json").write_text(json.dumps(params))
+    with (folder / "progress.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        for i, v in enumerate(val, start=1):
+            last = i == len(val)
+            writer.writerow([0.5 / i, v - 0.01, 1 - v, v, 2.0, 1000.0, i, done and last, i,
+                             f"id{number}", 2.0 * i, "10.0.0.7"])
+    if error:
+        (folder / "error.txt").write_text(f"Traceback (most recent call last):\n  ...\n{error}\n")
+    return folder
+
+
+def write_experiment(root: Path, status: str = "finished") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "search.json").write_text(json.dumps({
+        "name": "t", "status": status, "searched": ["learning_rate", "dense_units"],
+        "budget": {"trials": 4, "epochs": 3}}))
+    write_trial(root, 1, {"learning_rate": 0.001, "dense_units": 64}, [0.90, 0.95, 0.97])
+    write_trial(root, 2, {"learning_rate": 1e-6, "dense_units": 32}, [0.20], done=False)
+    write_trial(root, 3, {"learning_rate": 0.01, "dense_units": 128}, [0.93, 0.98, 0.96])
+    write_trial(root, 4, {"learning_rate": 0.1, "dense_units": 32}, [0.5],
+                error="ResourceExhaustedError: OOM when allocating tensor")
+    return root
+
+
+def test_records(tmp_path: Path) -> None:
+    exp = load_experiment(write_experiment(tmp_path / "e"))
+    states = {t.number: t.state for t in exp.trials}
+    assert states == {1: TrialState.COMPLETED, 2: TrialState.STOPPED, 3: TrialState.COMPLETED,
+                      4: TrialState.ERRORED}
+    t3 = exp.trials[2]
+    assert (t3.best_val_accuracy, t3.last_val_accuracy, t3.epochs_run) == (0.98, 0.96, 3)
+    assert t3.best_epoch is not None and t3.best_epoch["epoch"] == 2
+    assert t3.wall_time_s == 6.0 and t3.node == "10.0.0.7" and t3.params["dense_units"] == 128
+    assert exp.trials[1].status_text == "stopped early at epoch 1"
+    assert exp.trials[3].status_text == ("errored: ResourceExhaustedError: OOM when "
+                                         "allocating tensor")
+    assert exp.best().number == 3
+
+
+def test_running_search_and_half_written_rows(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "e", status="running")
+    progress = root / "trial_0002" / "progress.csv"
+    progress.write_text(progress.read_text() + "0.4,0.5,")  # Ray is mid-write
+    exp = load_experiment(root)
+    assert exp.trials[1].state is TrialState.RUNNING and exp.trials[1].epochs_run == 1
+
+
+def test_corrupt_trial_is_skipped_with_a_warning(tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    root = write_experiment(tmp_path / "e")
+    (root / "trial_0003" / "params.json").write_text("{not json")
+    exp = load_experiment(root)
+    assert [t.number for t in exp.trials] == [1, 2, 4]
+    assert exp.skipped == ["trial_0003: corrupt params.json (Expecting property name "
+                           "enclosed in double quotes)"]
+    assert "skipping trial_0003" in caplog.text
+
+
+def test_leaderboard_ranks_and_sorts(tmp_path: Path) -> None:
+    exp = load_experiment(write_experiment(tmp_path / "e"))
+    rows = leaderboard_rows(exp)
+    assert [r["trial"] for r in rows] == [3, 1, 4, 2]
+    assert rows[0] == {"rank": 1, "trial": 3, "state": "completed", "val_accuracy": 0.98,
+                       "last_val_accuracy": 0.96, "val_loss": pytest.approx(0.02),
+                       "epochs": 3, "wall_time_s": 6.0, "node": "10.0.0.7",
+                       "learning_rate": 0.01, "dense_units": 128}
+    assert [r["trial"] for r in leaderboard_rows(exp, top=2)] == [3, 1]
+    assert leaderboard_rows(exp, sort="val_loss")[0]["trial"] == 3
+    assert [r["trial"] for r in leaderboard_rows(exp, sort="learning_rate")] == [2, 1, 3, 4]
+    with pytest.raises(ExperimentError, match=r"--sort 'speed': not a column .* nor a searched"):
+        leaderboard_rows(exp, sort="speed")
+
+
+def test_leaderboard_formats(tmp_path: Path) -> None:
+    rows = leaderboard_rows(load_experiment(write_experiment(tmp_path / "e")))
+    parsed = list(csv.DictReader(io.StringIO(render(rows, "csv"))))
+    assert [int(r["trial"]) for r in parsed] == [3, 1, 4, 2]
+    assert json.loads(render(rows, "json"))[0]["trial"] == 3
+    md = render(rows, "markdown").splitlines()
+    assert md[0].startswith("| rank | trial | state |") and len(md) == 2 + len(rows)
+    table = render(rows, "table").splitlines()
+    assert table[0].split()[:3] == ["rank", "trial", "state"] and "0.9800" in table[1]
+    assert "1e-06" in render(rows, "table")  # hyperparameters keep their digits
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p, r"no such experiment folder"),
+    (lambda p: (p.mkdir(), p)[1], r"is empty; not an experiment written by mnist-hpo search"),
+    (lambda p: (p.mkdir(), (p / "search.json").write_text("{oops"), p)[2],
+     r"search\.json: corrupt JSON"),
+])
+def test_experiment_errors(tmp_path: Path, make: Any, message: str) -> None:
+    with pytest.raises(ExperimentError, match=message):
+        load_experiment(make(tmp_path / "x"))
+
+
+def test_no_finished_trial(tmp_path: Path) -> None:
+    root = tmp_path / "e"
+    root.mkdir()
+    (root / "search.json").write_text(json.dumps({"status": "running", "budget": {"epochs": 2}}))
+    with pytest.raises(ExperimentError, match=r"no trial has reported val_accuracy yet"):
+        load_experiment(root).best()
+
+
+def test_cli_leaderboard_exit_codes(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "e")
+    ok = run_cli("leaderboard", str(root), "--format", "csv", "--top", "1")
+    assert ok.returncode == 0 and ok.stdout.splitlines()[1].startswith("1,3,completed")
+    bad = run_cli("leaderboard", str(tmp_path / "missing"))
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+    assert "missing: no such experiment folder" in bad.stderr
+
+
+def test_leaderboard_imports_neither_tensorflow_nor_ray(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "e")
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "search", "leaderboard",
+                           str(root)], cwd=REPO, capture_output=True, text=True, check=True)
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "reports" in imported
+    assert not imported & {"tensorflow", "keras", "ray", "optuna"}
