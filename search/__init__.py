@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from search.data import MnistData, Split, load_mnist, split_mnist
+from search.data import MnistData, Split, load_mnist, scale_images, split_mnist
 from search.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ _LAZY = {"build_model": "search.model", "train": "search.training",
          "evaluate": "search.training", "TrainResult": "search.training"}
 
 __all__ = ["DataError", "MnistData", "Split", "TrainResult", "UsageError", "build_model",
-           "evaluate", "load_mnist", "split_mnist", "train"]
+           "evaluate", "load_mnist", "scale_images", "split_mnist", "train"]
 
 
 def __getattr__(name: str) -> Any:

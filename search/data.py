@@ -128,6 +128,11 @@ def split_mnist(data: MnistData, validation: int = 5000, subset: int | None = No
                  x_test=data.x_test, y_test=data.y_test)
 
 
+def scale_images(x: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) → float32 (N, 28, 28, 1) in [0, 1]: what the models take."""
+    return (x.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     # A truncated .npz loses its zip directory (at the end), so this catches truncation too.
     if not zipfile.is_zipfile(path):

@@ -48,8 +48,3 @@ def eval_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> tf.data
     """Batched and scaled, in order, no augmentation: for validation and test."""
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
     return ds.map(lambda xb, yb: (_scale(xb), yb), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
-
-
-def scale_images(x: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) → float32 (N, 28, 28, 1) in [0, 1], as the models expect."""
-    return (x.astype(np.float32) / 255.0)[..., np.newaxis]

@@ -38,3 +38,22 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600
     """Run ``mnist-hpo ARGS`` in a fresh process, as a user would."""
     return subprocess.run([sys.executable, "-m", "search", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="session")
+def search_run(mnist_path: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[Path, str]:
+    """One real search, shared by the search, report and export tests: ``(folder, stdout)``.
+
+    4 trials x 2 epochs on 3,000 real images, 1 CPU per trial on a local Ray runtime. With
+    seed 0 the test space's learning rates come as 0.004, 1e-6, 0.004, 1e-6; ASHA with a
+    reduction factor of 4 keeps only the top quarter after epoch 1, so a 1e-6 trial that
+    reaches the rung after a learning trial is stopped there.
+    """
+    storage = tmp_path_factory.mktemp("experiments")
+    proc = run_cli("search", "--space", str(REPO / "tests/data/asha_space.yaml"),
+                   "--trials", "4", "--epochs", "2", "--subset", "3000", "--validation", "1000",
+                   "--cpus-per-trial", "1", "--reduction-factor", "4", "--seed", "0",
+                   "--data", str(mnist_path), "--storage", str(storage), "--name", "e2e")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return storage / "e2e", proc.stdout

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from search.pipeline import eval_dataset, make_augmenter, scale_images, train_dataset
+from search.data import scale_images
+from search.pipeline import eval_dataset, make_augmenter, train_dataset
 from spaces import resolve_config
 
 OFF = {"rotation": 0.0, "zoom": 0.0, "width_shift": 0.0, "height_shift": 0.0}

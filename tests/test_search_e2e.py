@@ -10,33 +10,11 @@ import keras
 import numpy as np
 import optuna
 import pytest
-from conftest import REPO, run_cli
 
-from search.data import load_mnist
-from search.pipeline import scale_images
+from search.data import load_mnist, scale_images
 from search.trial import CHECKPOINT_MODEL
 
 pytestmark = pytest.mark.slow
-
-SPACE = REPO / "tests/data/asha_space.yaml"
-
-
-@pytest.fixture(scope="module")
-def search_run(mnist_path: Path, tmp_path_factory: pytest.TempPathFactory
-               ) -> tuple[Path, str]:
-    """4 trials x 2 epochs on 3,000 real images, 1 CPU per trial on a 2-CPU Ray runtime.
-
-    With seed 0 the space's learning rates come as 0.004, 1e-6, 0.004, 1e-6; ASHA with a
-    reduction factor of 4 keeps only the top quarter after epoch 1, so a 1e-6 trial that
-    reaches the rung after a learning trial is stopped there.
-    """
-    storage = tmp_path_factory.mktemp("experiments")
-    proc = run_cli("search", "--space", str(SPACE), "--trials", "4", "--epochs", "2",
-                   "--subset", "3000", "--validation", "1000", "--cpus-per-trial", "1",
-                   "--reduction-factor", "4", "--seed", "0", "--data", str(mnist_path),
-                   "--storage", str(storage), "--name", "e2e")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return storage / "e2e", proc.stdout
 
 
 def rows(trial: Path) -> list[dict[str, str]]:

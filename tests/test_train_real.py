@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from search.data import load_mnist, split_mnist
-from search.pipeline import scale_images
+from search.data import load_mnist, scale_images, split_mnist
 from search.training import EPOCH_KEYS, evaluate, train
 from spaces import load_space, sample_configs
 
