@@ -78,12 +78,14 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=12)
     p.add_argument("--images", type=int, default=2000)
     p.add_argument("--quick", action="store_true", help="6 trials")
+    p.add_argument("--only", choices=("reuse", "fresh"), help="measure one way only")
     p.add_argument("--json", default="benchmarks/results/search_overhead.json")
     args = p.parse_args()
     if args.quick:
         args.trials = 6
     with tempfile.TemporaryDirectory(prefix="mnist-hpo-bench-") as storage:
-        results = {"reuse": measure(True, args, storage), "fresh": measure(False, args, storage)}
+        results = {name: measure(name == "reuse", args, storage)
+                   for name in ("reuse", "fresh") if args.only in (None, name)}
     print(f"\nSearch overhead: {args.trials} smoke trials x 1 epoch on {args.images:,} images, "
           f"1 CPU per trial, {os.cpu_count()} CPUs")
     print(f"{'workers':<8} {'wall s':>7} {'train s/trial':>14} {'overhead s/trial':>17} "
@@ -92,8 +94,10 @@ def main() -> None:
         rss = "; ".join(" ".join(map(str, v)) for v in r["rss_mb_per_process"].values())
         print(f"{name:<8} {r['wall_s']:>7.1f} {r['mean_trial_train_s']:>14.2f} "
               f"{r['overhead_per_trial_s']:>17.2f} {r['processes']:>10}  {rss}")
-    ratio = results["fresh"]["wall_s"] / results["reuse"]["wall_s"]
-    print(f"fresh / reuse wall time: {ratio:.2f}")
+    ratio = None
+    if len(results) == 2:
+        ratio = results["fresh"]["wall_s"] / results["reuse"]["wall_s"]
+        print(f"fresh / reuse wall time: {ratio:.2f}")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"args": vars(args), "results": results, "ratio": ratio},
