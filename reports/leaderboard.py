@@ -56,7 +56,8 @@ def _row(rank: int, t: TrialRecord, searched: Sequence[str]) -> dict[str, Any]:
         "rank": rank, "trial": t.number, "state": t.status_text,
         "val_accuracy": t.best_val_accuracy, "last_val_accuracy": t.last_val_accuracy,
         "val_loss": best.get("val_loss"), "epochs": t.epochs_run,
-        "wall_time_s": round(t.wall_time_s, 1), "node": t.node,
+        "wall_time_s": round(t.wall_time_s, 1),
+        "node": f"{t.node}/{t.node_id[:6]}" if t.node_id else t.node,
         **{p: t.params.get(p) for p in searched},
     }
 

@@ -46,6 +46,8 @@ class TrialRecord:
     error: str | None = None
     wall_time_s: float = 0.0
     node: str = ""
+    node_id: str = ""
+    failures: int = 0
     checkpoint: Path | None = None
     path: Path = field(default=Path("."))
 
@@ -75,6 +77,9 @@ class TrialRecord:
             return f"stopped early at epoch {self.epochs_run}"
         if self.state is TrialState.ERRORED:
             return f"errored: {self.error}"
+        if self.failures:
+            return f"{self.state.value} after {self.failures} failure" + (
+                "s" if self.failures > 1 else "")
         return str(self.state.value)
 
 
@@ -128,6 +133,8 @@ def load_experiment(path: str | Path) -> Experiment:
     max_epochs = int(manifest.get("budget", {}).get("epochs", 0))
     trials, skipped = [], []
     for folder in sorted(root.glob("trial_*")):
+        if not (folder / "params.json").exists():
+            continue  # created but not started yet: nothing to show
         try:
             trials.append(_read_trial(folder, max_epochs, finished))
         except (OSError, ValueError, KeyError) as err:
@@ -138,8 +145,6 @@ def load_experiment(path: str | Path) -> Experiment:
 
 def _read_trial(folder: Path, max_epochs: int, search_finished: bool) -> TrialRecord:
     params_file = folder / "params.json"
-    if not params_file.exists():
-        raise ValueError("no params.json (the trial has not started)")
     try:
         params = json.loads(params_file.read_text())
     except json.JSONDecodeError as err:
@@ -148,11 +153,15 @@ def _read_trial(folder: Path, max_epochs: int, search_finished: bool) -> TrialRe
     epochs = [{k: _number(r.get(k)) for k in ("epoch", *EPOCH_KEYS)} for r in rows]
     last = rows[-1] if rows else {}
     error_file = folder / "error.txt"
-    if error_file.exists():
-        lines = [ln for ln in error_file.read_text(errors="replace").splitlines() if ln.strip()]
-        state, error = TrialState.ERRORED, (lines[-1].strip() if lines else "unknown error")
-    elif last.get("done") == "True" and len(epochs) >= max_epochs:
+    errors = error_file.read_text(errors="replace") if error_file.exists() else ""
+    # Ray appends "Failure # N (occurred at ...)" and the error for every failed attempt.
+    failures = sum(1 for ln in errors.splitlines() if ln.startswith("Failure #"))
+    if epochs and len(epochs) >= max_epochs:
+        # Ray writes no `done` row when a function trainable simply returns, so the epoch
+        # count decides: a trial that ran every epoch completed (maybe after retries).
         state, error = TrialState.COMPLETED, None
+    elif errors:
+        state, error = TrialState.ERRORED, _last_error(errors)
     elif search_finished or last.get("done") == "True":
         state, error = TrialState.STOPPED, None
     else:
@@ -164,9 +173,17 @@ def _read_trial(folder: Path, max_epochs: int, search_finished: bool) -> TrialRe
         params=params, epochs=epochs, state=state, error=error,
         wall_time_s=_number(last.get("time_total_s")) if rows else 0.0,
         node=str(last.get("node_ip") or last.get("hostname") or ""),
+        node_id=str(last.get("node_id") or ""),
+        failures=failures,
         checkpoint=checkpoints[-1] if checkpoints else None,
         path=folder,
     )
+
+
+def _last_error(text: str) -> str:
+    """The exception line of the last failure in Ray's error.txt."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "unknown error"
 
 
 def _read_progress(path: Path) -> list[dict[str, str]]:

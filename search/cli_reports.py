@@ -65,8 +65,6 @@ def run_leaderboard(args: argparse.Namespace) -> int:
     while True:
         experiment = load_experiment(args.experiment)
         text = render(leaderboard_rows(experiment, sort=args.sort, top=args.top), args.format)
-        for skipped in experiment.skipped:
-            print(f"warning: skipped {skipped}", file=sys.stderr)
         running = experiment.manifest.get("status") != "finished"
         if not args.watch:
             print(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -11,6 +12,10 @@ from typing import Any
 from search.cli_args import add_data_options, positive_int
 from search.settings import SearchSettings, parse_duration
 from spaces import load_space
+
+#: Ray's switch for single-node mode ("clusters on Windows/macOS"): with it off, every Ray
+#: process of a local runtime listens on the loopback address only.
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def positive_float(text: str) -> float:
@@ -59,6 +64,9 @@ def add_parser(sub: Any) -> None:
                    help="where experiments live; a folder or a URI every node can write "
                         "(default: ./experiments)")
     p.add_argument("--name", help="experiment name (default: SPACE-TIMESTAMP)")
+    p.add_argument("--max-failures", type=int, default=0, metavar="N",
+                   help="retry a failed trial (exception, lost node) N times from its last "
+                        "checkpoint before recording it as errored (default: 0)")
     p.add_argument("--no-reuse-workers", dest="reuse_workers", action="store_false",
                    help="start a fresh process per trial (default: reuse them)")
     add_data_options(p)
@@ -78,11 +86,16 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         max_concurrent=args.max_concurrent,
         time_budget_s=parse_duration(args.time_budget) if args.time_budget else None,
         seed=args.seed, address=args.address, data=args.data, subset=args.subset,
-        validation=args.validation, reuse_workers=args.reuse_workers)
+        validation=args.validation, reuse_workers=args.reuse_workers,
+        max_failures=args.max_failures)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    if settings.address is None:
+        # A local runtime binds its GCS, raylet and workers to 127.0.0.1 instead of every
+        # interface. Ray reads this when it is imported, hence before the driver's import.
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
 
     from search.driver import run_search
 

@@ -51,6 +51,7 @@ class SearchSettings:
     subset: int | None = None
     validation: int = 5000
     reuse_workers: bool = True
+    max_failures: int = 0
 
     def __post_init__(self) -> None:
         if self.scheduler not in ("asha", "fifo"):
@@ -63,6 +64,8 @@ class SearchSettings:
                                        self.gpus_per_trial != int(self.gpus_per_trial)):
             raise UsageError(f"--gpus-per-trial {self.gpus_per_trial}: must be a fraction "
                              f"0 <= g <= 1 or a whole number of GPUs")
+        if self.max_failures < 0:
+            raise UsageError(f"--max-failures {self.max_failures}: must be 0 or more")
         if self.reduction_factor <= 1:
             raise UsageError(f"--reduction-factor {self.reduction_factor}: must be more than 1")
         if not 1 <= self.grace_period <= self.epochs:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import ray
 from ray import tune
 
 from search.training import EPOCH_KEYS
@@ -29,12 +30,14 @@ class TuneReporter(keras.callbacks.Callback):  # type: ignore[misc]
     def __init__(self, best_so_far: float | None = None) -> None:
         super().__init__()
         self.best = best_so_far
+        # Which Ray node ran the epoch: node_ip alone cannot tell two nodes on one host apart.
+        self.node_id = ray.get_runtime_context().get_node_id()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
-        metrics = {k: float(logs[k]) for k in EPOCH_KEYS if k in logs}
-        metrics["epoch"] = epoch + 1
-        score = metrics["val_accuracy"]
+        metrics: dict[str, Any] = {k: float(logs[k]) for k in EPOCH_KEYS if k in logs}
+        metrics |= {"epoch": epoch + 1, "node_id": self.node_id}
+        score = float(metrics["val_accuracy"])
         if self.best is not None and score <= self.best:
             tune.report(metrics)
             return

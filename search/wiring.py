@@ -87,7 +87,9 @@ def make_run_config(settings: SearchSettings, storage_path: str,
         storage_path=storage_path,
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE),
-        failure_config=tune.FailureConfig(max_failures=0),
+        # A failed trial (an exception, a lost node) is retried from its last checkpoint
+        # this many times, then recorded as errored; the search goes on either way.
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         callbacks=callbacks,
         verbose=0,
     )

@@ -64,6 +64,15 @@ def test_records(tmp_path: Path) -> None:
     assert exp.best().number == 3
 
 
+def test_retried_trial_is_completed_with_its_failures(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "e")
+    (root / "trial_0001" / "error.txt").write_text(
+        "Failure # 1 (occurred at 2026-11-27_03-44-20)\nRayActorError: node died\n")
+    trial = load_experiment(root).trials[0]
+    assert trial.state is TrialState.COMPLETED and trial.failures == 1
+    assert trial.status_text == "completed after 1 failure"
+
+
 def test_running_search_and_half_written_rows(tmp_path: Path) -> None:
     root = write_experiment(tmp_path / "e", status="running")
     progress = root / "trial_0002" / "progress.csv"
