@@ -32,6 +32,7 @@ class TrialState(Enum):
     STOPPED = "stopped early"
     ERRORED = "errored"
     RUNNING = "running"
+    INTERRUPTED = "interrupted"  # its search was interrupted; `mnist-hpo resume` continues it
 
 
 @dataclass(frozen=True)
@@ -129,28 +130,32 @@ def load_experiment(path: str | Path) -> Experiment:
         manifest = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ExperimentError(f"{manifest_path}: corrupt JSON ({err})") from None
-    finished = manifest.get("status") == "finished"
+    status = manifest.get("status", "running")
     max_epochs = int(manifest.get("budget", {}).get("epochs", 0))
     trials, skipped = [], []
     for folder in sorted(root.glob("trial_*")):
         if not (folder / "params.json").exists():
             continue  # created but not started yet: nothing to show
         try:
-            trials.append(_read_trial(folder, max_epochs, finished))
+            trials.append(_read_trial(folder, max_epochs, status))
         except (OSError, ValueError, KeyError) as err:
             log.warning("skipping %s: %s", folder.name, err)
             skipped.append(f"{folder.name}: {err}")
     return Experiment(root, manifest, sorted(trials, key=lambda t: t.number), skipped)
 
 
-def _read_trial(folder: Path, max_epochs: int, search_finished: bool) -> TrialRecord:
+def _read_trial(folder: Path, max_epochs: int, search_status: str) -> TrialRecord:
     params_file = folder / "params.json"
     try:
         params = json.loads(params_file.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"corrupt params.json ({err.msg})") from None
     rows = _read_progress(folder / "progress.csv")
-    epochs = [{k: _number(r.get(k)) for k in ("epoch", *EPOCH_KEYS)} for r in rows]
+    # A trial retried or resumed from an earlier checkpoint reports some epochs again; the
+    # later report of an epoch is the one its model continued from.
+    by_epoch = {r.get("epoch"): {k: _number(r.get(k)) for k in ("epoch", *EPOCH_KEYS)}
+                for r in rows}
+    epochs = sorted(by_epoch.values(), key=lambda e: e["epoch"])
     last = rows[-1] if rows else {}
     error_file = folder / "error.txt"
     errors = error_file.read_text(errors="replace") if error_file.exists() else ""
@@ -162,8 +167,10 @@ def _read_trial(folder: Path, max_epochs: int, search_finished: bool) -> TrialRe
         state, error = TrialState.COMPLETED, None
     elif errors:
         state, error = TrialState.ERRORED, _last_error(errors)
-    elif search_finished or last.get("done") == "True":
+    elif search_status in ("finished", "time budget reached") or last.get("done") == "True":
         state, error = TrialState.STOPPED, None
+    elif search_status == "interrupted":
+        state, error = TrialState.INTERRUPTED, None
     else:
         state, error = TrialState.RUNNING, None
     checkpoints = sorted(folder.glob("checkpoint_*"))

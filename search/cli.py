@@ -34,6 +34,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_train.add_parser(sub)
     cli_search.add_parser(sub)
+    cli_search.add_resume_parser(sub)
     cli_reports.add_parsers(sub)
     cli_spaces.add_parser(sub)
     return parser

@@ -7,10 +7,13 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search.cli_args import add_data_options, positive_int
 from search.settings import SearchSettings, parse_duration
+
+if TYPE_CHECKING:
+    from search.driver import SearchOutcome
 from spaces import load_space
 
 #: Ray's switch for single-node mode ("clusters on Windows/macOS"): with it off, every Ray
@@ -104,8 +107,18 @@ def run(args: argparse.Namespace) -> int:
           f"sampler, {settings.scheduler} scheduler, {settings.cpus_per_trial:g} CPU"
           f"{f' + {settings.gpus_per_trial:g} GPU' if settings.gpus_per_trial else ''} per "
           f"trial", flush=True)
-    outcome = run_search(settings, command=sys.argv)
-    print(f"\n{outcome.trials} trials, {outcome.errored} failed. Experiment: "
+    return report_outcome(run_search(settings, command=sys.argv))
+
+
+def report_outcome(outcome: SearchOutcome) -> int:
+    """Print how the search ended, the best trial and what to run next; the exit code."""
+    print()
+    if outcome.status == "interrupted":
+        print(f"Interrupted after {outcome.trials} of {outcome.planned} trials; the experiment "
+              f"is saved. Continue it with: mnist-hpo resume {outcome.experiment}")
+    elif outcome.status == "time budget reached":
+        print(f"Time budget reached after {outcome.trials} of {outcome.planned} trials.")
+    print(f"{outcome.trials} trials finished, {outcome.errored} failed. Experiment: "
           f"{outcome.experiment}")
     if outcome.best_trial is None or outcome.best_config is None:
         print("No trial reported a result.")
@@ -113,4 +126,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"Best: trial {outcome.best_trial}, val_accuracy={outcome.best_score:.4f}")
     print(f"Best configuration: {json.dumps(outcome.best_config)}")
     print(f"Leaderboard: mnist-hpo leaderboard {outcome.experiment}")
+    if outcome.status == "interrupted":
+        return 130
     return 0 if outcome.errored < outcome.trials else 1
+
+
+def add_resume_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "resume", help="continue an interrupted or killed search",
+        description="Continue a search whose driver was interrupted (Ctrl-C) or killed: "
+                    "finished trials are kept, unfinished ones restart from their last "
+                    "checkpoint, and new trials start until the planned count is reached.")
+    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder")
+    p.add_argument("--data", metavar="PATH",
+                   help="the MNIST file, if it moved (it must be the same data)")
+    p.set_defaults(run=run_resume)
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    from search.driver import resume_search
+
+    print(f"Resuming {args.experiment}", flush=True)
+    return report_outcome(resume_search(args.experiment, data=args.data))

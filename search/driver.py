@@ -1,18 +1,30 @@
-"""Run a search: load the data once, start or join Ray, hand trials to Ray Tune, summarise."""
+"""Run a search: load the data once, start or join Ray, hand trials to Ray Tune, conclude.
+
+``run_search`` starts a new experiment; ``resume_search`` continues one whose driver was
+interrupted or killed, from the state Ray Tune saved in the experiment folder.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.data import load_mnist, split_mnist
-from search.errors import UsageError
-from search.manifest import MANIFEST, build_manifest, finish_manifest
+from search.data import Split, load_mnist, split_mnist
+from search.errors import DataError, UsageError
+from search.manifest import (
+    MANIFEST,
+    build_manifest,
+    finish_manifest,
+    read_manifest,
+    settings_from_manifest,
+)
 from search.progress import TrialPrinter
-from search.settings import METRIC, MODE, SearchSettings
+from search.settings import SearchSettings
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +34,9 @@ class SearchOutcome:
     """What the user is told at the end."""
 
     experiment: str
+    status: str  # finished | time budget reached | interrupted
     trials: int
+    planned: int
     errored: int
     best_trial: int | None
     best_score: float | None
@@ -40,9 +54,9 @@ def experiment_location(settings: SearchSettings) -> tuple[str, Path | None]:
 
 def run_search(settings: SearchSettings, command: list[str] | None = None,
                callbacks: list[Any] | None = None, quiet: bool = False) -> SearchOutcome:
-    """Run the search ``settings`` describes and return its best trial.
+    """Run the search ``settings`` describes and return its outcome.
 
-    The experiment folder holds Ray Tune's state (``Tuner.restore`` reopens it), each
+    The experiment folder holds Ray Tune's state (``mnist-hpo resume`` reopens it), each
     trial's per-epoch ``progress.csv``/``result.json`` and TensorBoard events, its best
     checkpoint, the Optuna journal (``optuna-dashboard``) and ``search.json``.
 
@@ -56,7 +70,8 @@ def run_search(settings: SearchSettings, command: list[str] | None = None,
     where = str(experiment) if experiment else f"{storage_path.rstrip('/')}/{settings.name}"
     if experiment is not None and experiment.exists() and any(experiment.iterdir()):
         raise UsageError(f"--name {settings.name}: {experiment} already holds a search; "
-                         f"choose another --name (nothing was overwritten)")
+                         f"choose another --name, or continue it with `mnist-hpo resume "
+                         f"{experiment}` (nothing was overwritten)")
     data = load_mnist(settings.data)
     split = split_mnist(data, validation=settings.validation, subset=settings.subset,
                         seed=settings.seed)
@@ -65,41 +80,135 @@ def run_search(settings: SearchSettings, command: list[str] | None = None,
         experiment.mkdir(parents=True, exist_ok=True)
         finish_manifest(experiment / MANIFEST, manifest, finished_at=None)
 
-    import optuna
-    import ray
+    def new_tuner() -> Any:
+        from ray import tune
+
+        from search.wiring import make_run_config, make_tune_config
+
+        printer = TrialPrinter(settings.epochs, settings.space.searched,
+                               write=(lambda line: None) if quiet else print)
+        return tune.Tuner(_trainable(settings, split),
+                          tune_config=make_tune_config(settings, experiment),
+                          run_config=make_run_config(settings, storage_path,
+                                                     [printer, *(callbacks or [])]))
+
+    return _run(settings, new_tuner, manifest, experiment, where)
+
+
+def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
+    """Continue an interrupted search: finished trials are kept, unfinished ones restart
+    from their last checkpoint, and new trials are started up to the planned count.
+
+    Raises:
+        UsageError: not an experiment, already finished, or no Ray state to restore.
+        DataError: the data is not the file the search started with (SHA-256 differs).
+    """
+    experiment = Path(path).expanduser().resolve()
+    manifest = read_manifest(experiment)
+    if manifest.get("status") == "finished":
+        raise UsageError(f"{experiment}: this search already finished all its trials; "
+                         f"nothing to resume")
+    settings = settings_from_manifest(manifest, storage=str(experiment.parent))
+    source = data or manifest["data"]["source"]
+    mnist = load_mnist(None if source == "keras.datasets.mnist" else source)
+    if mnist.sha256 != manifest["data"]["sha256"]:
+        raise DataError(f"{mnist.source}: not the data this search started with (SHA-256 "
+                        f"{mnist.sha256[:12]}... != {manifest['data']['sha256'][:12]}...); "
+                        f"pass the original file with --data")
+    split = split_mnist(mnist, validation=settings.validation, subset=settings.subset,
+                        seed=settings.seed)
+
+    def restored_tuner() -> Any:
+        from ray import tune
+
+        if not tune.Tuner.can_restore(str(experiment)):
+            raise UsageError(f"{experiment}: no Ray Tune state to resume from (tuner.pkl)")
+        return tune.Tuner.restore(str(experiment), trainable=_trainable(settings, split),
+                                  resume_unfinished=True, resume_errored=False)
+
+    manifest["resumed_at"] = [*manifest.get("resumed_at", []), time.strftime("%Y-%m-%dT%H:%M:%S")]
+    return _run(settings, restored_tuner, manifest, experiment, str(experiment))
+
+
+def _trainable(settings: SearchSettings, split: Split) -> Any:
     from ray import tune
 
     from search.trial import run_trial
-    from search.wiring import make_run_config, make_tune_config, trial_resources
+    from search.wiring import trial_resources
+
+    # tune.with_parameters puts the split in Ray's object store once; every trial on every
+    # node reads the same shared copy.
+    return tune.with_resources(
+        tune.with_parameters(run_trial, split=split, epochs=settings.epochs,
+                             seed=settings.seed, threads=settings.threads_per_trial,
+                             gpus=settings.gpus_per_trial),
+        trial_resources(settings))
+
+
+def _run(settings: SearchSettings, make_tuner: Callable[[], Any], manifest: dict[str, Any],
+         experiment: Path | None, where: str) -> SearchOutcome:
+    import optuna
+    import ray
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started_ray = not ray.is_initialized()
     if started_ray:
         _start_ray(settings)
-    printer = TrialPrinter(settings.epochs, settings.space.searched,
-                           write=(lambda line: None) if quiet else print)
+    start = time.monotonic()
     try:
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, split=split, epochs=settings.epochs,
-                                 seed=settings.seed, threads=settings.threads_per_trial,
-                                 gpus=settings.gpus_per_trial),
-            trial_resources(settings))
-        tuner = tune.Tuner(trainable, tune_config=make_tune_config(settings, experiment),
-                           run_config=make_run_config(settings, storage_path,
-                                                      [printer, *(callbacks or [])]))
-        grid = tuner.fit()
+        grid = make_tuner().fit()
     finally:
         if started_ray:
             ray.shutdown()
-
-    outcome = _summarise(grid, where)
-    if experiment is not None:
-        finish_manifest(experiment / MANIFEST, manifest, status="finished",
-                        trials_run=outcome.trials, trials_errored=outcome.errored,
-                        best_trial=outcome.best_trial, best_val_accuracy=outcome.best_score,
-                        best_config=outcome.best_config,
-                        best_checkpoint=outcome.best_checkpoint)
+    elapsed = time.monotonic() - start
+    if experiment is None:
+        return _from_grid(grid, where, settings.trials)
+    outcome = _conclude(experiment, settings, elapsed)
+    finish_manifest(experiment / MANIFEST, manifest, status=outcome.status,
+                    trials_run=outcome.trials, trials_errored=outcome.errored,
+                    best_trial=outcome.best_trial, best_val_accuracy=outcome.best_score,
+                    best_config=outcome.best_config, best_checkpoint=outcome.best_checkpoint)
     return outcome
+
+
+def _conclude(experiment: Path, settings: SearchSettings, elapsed: float) -> SearchOutcome:
+    """Status and best trial from the experiment folder, through the same records the
+    leaderboard reads."""
+    from reports import TrialState, load_experiment
+
+    records = load_experiment(experiment)
+    done = [t for t in records.trials if t.state is not TrialState.RUNNING]
+    if len(done) >= settings.trials:
+        status = "finished"
+    elif settings.time_budget_s and elapsed >= settings.time_budget_s * 0.98:
+        status = "time budget reached"
+    else:
+        status = "interrupted"
+    errored = sum(1 for t in records.trials if t.state is TrialState.ERRORED)
+    if not records.finished:
+        return SearchOutcome(str(experiment), status, len(done), settings.trials, errored,
+                             None, None, None, None)
+    best = records.best()
+    return SearchOutcome(str(experiment), status, len(done), settings.trials, errored,
+                         best.number, best.best_val_accuracy, best.params,
+                         str(best.checkpoint) if best.checkpoint else None)
+
+
+def _from_grid(grid: Any, where: str, planned: int) -> SearchOutcome:
+    """For an experiment in remote storage (a bucket URI): Ray's own summary."""
+    from search.settings import METRIC, MODE
+
+    try:
+        best = grid.get_best_result(metric=METRIC, mode=MODE, scope="all")
+    except RuntimeError:
+        return SearchOutcome(where, "finished", len(grid), planned, len(grid.errors),
+                             None, None, None, None)
+    scores = best.metrics_dataframe[METRIC] if best.metrics_dataframe is not None else None
+    checkpoint = best.get_best_checkpoint(METRIC, MODE) if best.best_checkpoints else None
+    return SearchOutcome(where, "finished", len(grid), planned, len(grid.errors),
+                         int(best.path.rstrip("/").rsplit("trial_", 1)[-1]),
+                         float(scores.max()) if scores is not None else None,
+                         dict(best.config), checkpoint.path if checkpoint else None)
 
 
 def _start_ray(settings: SearchSettings) -> None:
@@ -119,19 +228,3 @@ def _start_ray(settings: SearchSettings) -> None:
     else:
         # Local runtime sized to this machine; the dashboard stays off (no port opened).
         ray.init(include_dashboard=False, **common)
-
-
-def _summarise(grid: Any, where: str) -> SearchOutcome:
-    errored = len(grid.errors)
-    trials = len(grid)
-    try:
-        best = grid.get_best_result(metric=METRIC, mode=MODE, scope="all")
-    except RuntimeError:
-        return SearchOutcome(where, trials, errored, None, None, None, None)
-    score = best.metrics_dataframe[METRIC].max() if best.metrics_dataframe is not None else None
-    checkpoint = best.get_best_checkpoint(METRIC, MODE) if best.best_checkpoints else None
-    number = int(Path(best.path).name.removeprefix("trial_"))
-    return SearchOutcome(where, trials, errored, number,
-                         float(score) if score is not None else None,
-                         dict(best.config), checkpoint.path if checkpoint else None)
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import time
@@ -10,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from search.data import MnistData, Split
+from search.errors import UsageError
 from search.outputs import write_json
 from search.settings import METRIC, MODE, SearchSettings
 from search.wiring import JOURNAL, make_sampler, warm_start_points
+from spaces import space_from_dict
 
 MANIFEST = "search.json"
 PACKAGES = ("mnist-hpo", "tensorflow", "keras", "ray", "optuna", "numpy")
@@ -71,6 +74,38 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
         "optuna_journal": JOURNAL,
         "versions": versions(),
     }
+
+
+def read_manifest(experiment: Path) -> dict[str, Any]:
+    """The manifest of an experiment folder; a one-line error when there is none."""
+    path = experiment / MANIFEST
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{experiment}: not an experiment folder (no {MANIFEST})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: corrupt JSON ({err})") from None
+    return data
+
+
+def settings_from_manifest(manifest: dict[str, Any], storage: str) -> SearchSettings:
+    """The :class:`SearchSettings` a manifest was written from (to resume that search)."""
+    space_yaml = {k: v for k, v in manifest["space"].items() if k != "source"}
+    scheduler, sampler = manifest["scheduler"], manifest["sampler"]
+    budget, resources, data = manifest["budget"], manifest["resources"], manifest["data"]
+    return SearchSettings(
+        space=space_from_dict(space_yaml, source=manifest["space"].get("source", "search.json")),
+        name=manifest["name"], storage=storage, trials=budget["trials"], epochs=budget["epochs"],
+        scheduler="asha" if scheduler["type"] == "ASHAScheduler" else "fifo",
+        grace_period=scheduler.get("grace_period", 1),
+        reduction_factor=scheduler.get("reduction_factor", 2.0),
+        sampler="tpe" if sampler["type"] == "TPESampler" else "random",
+        cpus_per_trial=resources["cpus_per_trial"], gpus_per_trial=resources["gpus_per_trial"],
+        max_concurrent=budget["max_concurrent"], time_budget_s=budget["time_budget_s"],
+        seed=manifest["seed"],
+        address=None if resources["address"] == "local" else resources["address"],
+        data=data["source"], subset=data["subset"], validation=data["validation"],
+        reuse_workers=resources["reuse_workers"], max_failures=resources["max_failures"])
 
 
 def finish_manifest(path: Path, manifest: dict[str, Any], **outcome: Any) -> None:

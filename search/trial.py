@@ -50,18 +50,18 @@ def run_trial(config: dict[str, Any], *, split: Split, epochs: int, seed: int, t
 
     # A reused worker still holds the previous trial's layers and graphs.
     keras.backend.clear_session()
-    model, done, best = None, 0, None
-    checkpoint = tune.get_checkpoint()
+    model, done = None, 0
+    checkpoint = tune.get_checkpoint()  # the latest epoch's, when resumed or retried
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             state = json.loads((Path(folder) / CHECKPOINT_STATE).read_text())
             model = keras.models.load_model(Path(folder) / CHECKPOINT_MODEL)
-        done, best = int(state["epoch"]), float(state["val_accuracy"])
-        log.info("resuming at epoch %d from a checkpoint with val_accuracy %.4f", done, best)
+        done = int(state["epoch"])
+        log.info("resuming after epoch %d", done)
     if done >= epochs:
         return
     train(config, split, epochs=epochs, seed=seed, model=model, initial_epoch=done,
-          callbacks=[TuneReporter(best_so_far=best)])
+          callbacks=[TuneReporter()])
 
 
 def _share_gpus() -> None:

@@ -1,0 +1,68 @@
+"""Kill the driver of a real search with SIGKILL, resume it, lose and repeat nothing."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from reports import TrialState, load_experiment
+
+pytestmark = pytest.mark.slow
+
+
+def finished_trials(experiment: Path, epochs: int) -> dict[str, bytes]:
+    """progress.csv bytes of every trial that has reported its last epoch."""
+    done = {}
+    for progress in experiment.glob("trial_*/progress.csv"):
+        with progress.open() as f:
+            rows = [r for r in csv.DictReader(f) if r.get("val_accuracy")]
+        if rows and int(rows[-1]["epoch"]) == epochs:
+            done[progress.parent.name] = progress.read_bytes()
+    return done
+
+
+def test_sigkill_then_resume(mnist_path: Path, tmp_path: Path) -> None:
+    args = ["search", "--space", "smoke", "--trials", "6", "--epochs", "2", "--subset", "3000",
+            "--validation", "1000", "--scheduler", "fifo", "--data", str(mnist_path),
+            "--storage", str(tmp_path), "--name", "killed"]
+    driver = subprocess.Popen([sys.executable, "-m", "search", *args], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    experiment = tmp_path / "killed"
+    deadline = time.time() + 300
+    while len(finished_trials(experiment, 2)) < 2 and time.time() < deadline:
+        assert driver.poll() is None, "the search ended before it could be killed"
+        time.sleep(0.5)
+    time.sleep(1.0)  # let Ray write its experiment state after those trials
+    before = finished_trials(experiment, 2)
+    assert 2 <= len(before) < 6
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray runtime it started
+    driver.wait()
+
+    proc = run_cli("resume", str(experiment))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "6 trials finished, 0 failed" in proc.stdout
+
+    records = load_experiment(experiment)
+    assert records.manifest["status"] == "finished" and records.manifest["resumed_at"]
+    assert len(records.trials) == 6
+    assert all(t.state is TrialState.COMPLETED for t in records.trials)
+    after = finished_trials(experiment, 2)
+    for name, content in before.items():  # finished before the kill: kept, not run again
+        assert after[name] == content, name
+    for trial in experiment.glob("trial_*/progress.csv"):
+        with trial.open() as f:
+            epochs = [r["epoch"] for r in csv.DictReader(f)]
+        assert len(epochs) == len(set(epochs)), (trial, epochs)  # no epoch trained twice
+
+
+def test_resume_refuses_what_it_cannot_resume(tmp_path: Path) -> None:
+    proc = run_cli("resume", str(tmp_path / "nothing"))
+    assert proc.returncode == 2 and "not an experiment folder (no search.json)" in proc.stderr
