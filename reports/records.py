@@ -134,7 +134,7 @@ def load_experiment(path: str | Path) -> Experiment:
     max_epochs = int(manifest.get("budget", {}).get("epochs", 0))
     trials, skipped = [], []
     for folder in sorted(root.glob("trial_*")):
-        if not (folder / "params.json").exists():
+        if not (folder / "params.json").exists() and not (folder / "error.txt").exists():
             continue  # created but not started yet: nothing to show
         try:
             trials.append(_read_trial(folder, max_epochs, status))
@@ -147,7 +147,8 @@ def load_experiment(path: str | Path) -> Experiment:
 def _read_trial(folder: Path, max_epochs: int, search_status: str) -> TrialRecord:
     params_file = folder / "params.json"
     try:
-        params = json.loads(params_file.read_text())
+        # A trial that failed before it started has an error.txt and no params.json.
+        params = json.loads(params_file.read_text()) if params_file.exists() else {}
     except json.JSONDecodeError as err:
         raise ValueError(f"corrupt params.json ({err.msg})") from None
     rows = _read_progress(folder / "progress.csv")

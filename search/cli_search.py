@@ -70,6 +70,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-failures", type=int, default=0, metavar="N",
                    help="retry a failed trial (exception, lost node) N times from its last "
                         "checkpoint before recording it as errored (default: 0)")
+    p.add_argument("--max-failed-trials", type=positive_int, metavar="N",
+                   help="stop the search once N trials have failed (default: never)")
     p.add_argument("--no-reuse-workers", dest="reuse_workers", action="store_false",
                    help="start a fresh process per trial (default: reuse them)")
     add_data_options(p)
@@ -90,7 +92,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         time_budget_s=parse_duration(args.time_budget) if args.time_budget else None,
         seed=args.seed, address=args.address, data=args.data, subset=args.subset,
         validation=args.validation, reuse_workers=args.reuse_workers,
-        max_failures=args.max_failures)
+        max_failures=args.max_failures, max_failed_trials=args.max_failed_trials)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,6 +120,11 @@ def report_outcome(outcome: SearchOutcome) -> int:
               f"is saved. Continue it with: mnist-hpo resume {outcome.experiment}")
     elif outcome.status == "time budget reached":
         print(f"Time budget reached after {outcome.trials} of {outcome.planned} trials.")
+    elif outcome.status == "failure budget reached":
+        print(f"Stopped: {len(outcome.failed)} trials failed, the --max-failed-trials budget:")
+        for number, reason in outcome.failed:
+            print(f"  trial {number}: {reason}")
+        print(f"Fix the cause, then continue with: mnist-hpo resume {outcome.experiment}")
     print(f"{outcome.trials} trials finished, {outcome.errored} failed. Experiment: "
           f"{outcome.experiment}")
     if outcome.best_trial is None or outcome.best_config is None:
@@ -128,6 +135,8 @@ def report_outcome(outcome: SearchOutcome) -> int:
     print(f"Leaderboard: mnist-hpo leaderboard {outcome.experiment}")
     if outcome.status == "interrupted":
         return 130
+    if outcome.status == "failure budget reached":
+        return 1
     return 0 if outcome.errored < outcome.trials else 1
 
 

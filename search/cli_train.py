@@ -90,12 +90,20 @@ def run(args: argparse.Namespace) -> int:
     split = split_mnist(data, validation=args.validation, subset=args.subset, seed=args.seed)
     out = claim_out_dir(args.out or f"runs/train-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
+    from search.failures import DivergedError
     from search.training import evaluate, train
 
     n_train, n_val = len(split.x_train), len(split.x_val)
     print(f"Training {name}: {n_train:,} training and {n_val:,} validation images from "
           f"{data.source}, {epochs} epochs, batch {config['batch_size']}, seed {args.seed}")
-    result = train(config, split, epochs=epochs, seed=args.seed, on_epoch=_print_epoch(epochs))
+    try:
+        result = train(config, split, epochs=epochs, seed=args.seed,
+                       on_epoch=_print_epoch(epochs))
+    except DivergedError as err:
+        out.rmdir()  # claimed empty above, still empty: leave nothing behind
+        print(f"mnist-hpo train: FAILED: {err}; nothing was saved. A smaller learning_rate "
+              f"usually fixes it.", file=sys.stderr)
+        return 1
     test = evaluate(result.model, split.x_test, split.y_test)
     print(f"test_accuracy {test['accuracy']:.4f}  test_loss {test['loss']:.4f}  "
           f"({len(split.x_test):,} test images, evaluated once)")

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ class SearchOutcome:
     """What the user is told at the end."""
 
     experiment: str
-    status: str  # finished | time budget reached | interrupted
+    status: str  # finished | time budget reached | failure budget reached | interrupted
     trials: int
     planned: int
     errored: int
@@ -42,6 +42,7 @@ class SearchOutcome:
     best_score: float | None
     best_config: dict[str, Any] | None
     best_checkpoint: str | None
+    failed: list[tuple[int, str]] = field(default_factory=list)
 
 
 def experiment_location(settings: SearchSettings) -> tuple[str, Path | None]:
@@ -178,20 +179,22 @@ def _conclude(experiment: Path, settings: SearchSettings, elapsed: float) -> Sea
 
     records = load_experiment(experiment)
     done = [t for t in records.trials if t.state is not TrialState.RUNNING]
+    failed = [(t.number, t.error or "") for t in records.trials
+              if t.state is TrialState.ERRORED]
     if len(done) >= settings.trials:
         status = "finished"
+    elif settings.max_failed_trials and len(failed) >= settings.max_failed_trials:
+        status = "failure budget reached"
     elif settings.time_budget_s and elapsed >= settings.time_budget_s * 0.98:
         status = "time budget reached"
     else:
         status = "interrupted"
-    errored = sum(1 for t in records.trials if t.state is TrialState.ERRORED)
-    if not records.finished:
-        return SearchOutcome(str(experiment), status, len(done), settings.trials, errored,
-                             None, None, None, None)
-    best = records.best()
-    return SearchOutcome(str(experiment), status, len(done), settings.trials, errored,
-                         best.number, best.best_val_accuracy, best.params,
-                         str(best.checkpoint) if best.checkpoint else None)
+    best = records.best() if records.finished else None
+    return SearchOutcome(
+        str(experiment), status, len(done), settings.trials, len(failed),
+        best.number if best else None, best.best_val_accuracy if best else None,
+        best.params if best else None,
+        str(best.checkpoint) if best and best.checkpoint else None, failed)
 
 
 def _from_grid(grid: Any, where: str, planned: int) -> SearchOutcome:

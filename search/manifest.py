@@ -36,7 +36,9 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
                    experiment: str, command: list[str] | None = None) -> dict[str, Any]:
     """The manifest written when a search starts; :func:`finish_manifest` completes it."""
     sampler = make_sampler(settings)
-    sampler_settings: dict[str, Any] = {"type": type(sampler).__name__, "seed": settings.seed}
+    sampler_settings: dict[str, Any] = {"type": type(sampler).__name__, "seed": settings.seed,
+                                        "early_stopped_trials_told_as": "PRUNED"
+                                        if settings.honest_early_stopping else "COMPLETE"}
     if settings.sampler == "tpe":
         sampler_settings |= {"multivariate": True, "group": True, "constant_liar": True,
                              "n_startup_trials": 10}
@@ -65,6 +67,7 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
                       "threads_per_trial": settings.threads_per_trial,
                       "reuse_workers": settings.reuse_workers,
                       "max_failures": settings.max_failures,
+                      "max_failed_trials": settings.max_failed_trials,
                       "address": settings.address or "local"},
         "seed": settings.seed,
         "data": {"source": data.source, "sha256": data.sha256,
@@ -105,7 +108,9 @@ def settings_from_manifest(manifest: dict[str, Any], storage: str) -> SearchSett
         seed=manifest["seed"],
         address=None if resources["address"] == "local" else resources["address"],
         data=data["source"], subset=data["subset"], validation=data["validation"],
-        reuse_workers=resources["reuse_workers"], max_failures=resources["max_failures"])
+        reuse_workers=resources["reuse_workers"], max_failures=resources["max_failures"],
+        max_failed_trials=resources.get("max_failed_trials"),
+        honest_early_stopping=sampler.get("early_stopped_trials_told_as") != "COMPLETE")
 
 
 def finish_manifest(path: Path, manifest: dict[str, Any], **outcome: Any) -> None:

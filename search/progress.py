@@ -1,4 +1,4 @@
-"""One line per finished trial, on the driver, as Optuna prints them."""
+"""Driver-side callbacks: one line per finished trial, and the failure budget."""
 
 from __future__ import annotations
 
@@ -80,3 +80,20 @@ class TrialPrinter(tune.Callback):
         if self.best is None:
             return "No trial has finished yet."
         return f"Best: trial {self.best[0]}, {self.best[1]:.4f}."
+
+
+class FailureBudget(tune.Callback, tune.Stopper):
+    """Stops the whole search once ``limit`` trials have failed (after their retries)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.failed = 0
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.failed += 1
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False  # stops no single trial; see stop_all
+
+    def stop_all(self) -> bool:
+        return self.limit is not None and self.failed >= self.limit

@@ -52,6 +52,8 @@ class SearchSettings:
     validation: int = 5000
     reuse_workers: bool = True
     max_failures: int = 0
+    max_failed_trials: int | None = None
+    honest_early_stopping: bool = True
 
     def __post_init__(self) -> None:
         if self.scheduler not in ("asha", "fifo"):
@@ -66,6 +68,8 @@ class SearchSettings:
                              f"0 <= g <= 1 or a whole number of GPUs")
         if self.max_failures < 0:
             raise UsageError(f"--max-failures {self.max_failures}: must be 0 or more")
+        if self.max_failed_trials is not None and self.max_failed_trials < 1:
+            raise UsageError(f"--max-failed-trials {self.max_failed_trials}: must be at least 1")
         if self.reduction_factor <= 1:
             raise UsageError(f"--reduction-factor {self.reduction_factor}: must be more than 1")
         if not 1 <= self.grace_period <= self.epochs:

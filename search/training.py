@@ -10,6 +10,7 @@ from typing import Any
 import keras
 
 from search.data import Split
+from search.failures import StopOnDivergence
 from search.model import build_model
 from search.pipeline import eval_dataset, make_augmenter, train_dataset
 from spaces import resolve_config
@@ -78,6 +79,10 @@ def train(config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0
         seed: Seeds Python, NumPy and TensorFlow, the shuffling and the augmentation.
         callbacks: Run after the timing callback, so they see ``seconds`` and
             ``images_per_second`` in the logs.
+
+    Raises:
+        DivergedError: the loss became NaN or infinite (checked after every compiled call
+            of ``steps_per_execution`` steps).
         on_epoch: Called with each epoch's metrics row.
         steps_per_execution: Batches per compiled call.
         model: Continue training this model (restored from a checkpoint) instead of
@@ -95,7 +100,7 @@ def train(config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0
     timer = EpochMetrics(len(split.x_train), on_epoch)
     start = time.perf_counter()
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
-              callbacks=[timer, *callbacks], verbose=0,
+              callbacks=[StopOnDivergence(), timer, *callbacks], verbose=0,
               shuffle=False)  # the dataset reshuffles itself each epoch
     return TrainResult(model=model, history=timer.rows, seconds=time.perf_counter() - start)
 

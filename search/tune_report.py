@@ -32,7 +32,20 @@ class TuneReporter(keras.callbacks.Callback):  # type: ignore[misc]
         # Which Ray node ran the epoch: node_ip alone cannot tell two nodes on one host apart.
         self.node_id = ray.get_runtime_context().get_node_id()
 
+    # Ray tells a stopped trial (ASHA, a budget) only at its next report, an epoch away, but
+    # a reused worker waits 2 s for the trial's thread before it fails the next trial
+    # ("reuse requires reset_config() to ... return True"). So stop within a few batches.
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if stop_requested():
+            self.model.stop_training = True
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if stop_requested():
+            self.model.stop_evaluating = True
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if stop_requested():
+            return  # a cut-short epoch is not a result
         logs = logs or {}
         metrics: dict[str, Any] = {k: float(logs[k]) for k in EPOCH_KEYS if k in logs}
         metrics |= {"epoch": epoch + 1, "node_id": self.node_id}
@@ -41,3 +54,15 @@ class TuneReporter(keras.callbacks.Callback):  # type: ignore[misc]
             state = {"epoch": epoch + 1, "val_accuracy": metrics["val_accuracy"]}
             (Path(folder) / CHECKPOINT_STATE).write_text(json.dumps(state))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def stop_requested() -> bool:
+    """Whether Ray Tune has asked this trial to stop while it trains.
+
+    Ray has no public API for it: this reads the stop event of Ray's function-trainable
+    session, which ``ray.tune.report`` itself checks.
+    """
+    from ray.train._internal.session import get_session
+
+    session = get_session()
+    return session is not None and session.stop_event.is_set()

@@ -13,7 +13,8 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from search.progress import trial_dirname
+from search.honest_search import HonestOptunaSearch
+from search.progress import FailureBudget, trial_dirname
 from search.settings import METRIC, MODE, SearchSettings
 from spaces import resolve_config
 
@@ -43,15 +44,23 @@ def warm_start_points(settings: SearchSettings) -> list[dict[str, Any]]:
 
 def make_searcher(settings: SearchSettings, experiment_dir: Path | None) -> OptunaSearch:
     """Ray's OptunaSearch over the space's define-by-run function, with a journal on disk
-    (optuna-dashboard opens it) when the experiment lives on a local path."""
+    (optuna-dashboard opens it) when the experiment lives on a local path.
+
+    With ASHA the searcher tells early-stopped trials to Optuna as PRUNED
+    (:class:`~search.honest_search.HonestOptunaSearch`); ``honest_early_stopping=False``
+    keeps Ray's stock behaviour (every trial COMPLETE with its last score), for comparison.
+    """
     storage = None
     if experiment_dir is not None:
         backend = JournalFileBackend(str(experiment_dir / JOURNAL))
         storage = JournalStorage(backend)
-    return OptunaSearch(space=settings.space.suggest, metric=METRIC, mode=MODE,
-                        points_to_evaluate=warm_start_points(settings),
-                        sampler=make_sampler(settings), storage=storage,
-                        study_name=settings.name)
+    common: dict[str, Any] = {
+        "space": settings.space.suggest, "metric": METRIC, "mode": MODE,
+        "points_to_evaluate": warm_start_points(settings), "sampler": make_sampler(settings),
+        "storage": storage, "study_name": settings.name}
+    if settings.honest_early_stopping:
+        return HonestOptunaSearch(max_epochs=settings.epochs, **common)
+    return OptunaSearch(**common)
 
 
 def make_scheduler(settings: SearchSettings) -> TrialScheduler:
@@ -81,7 +90,9 @@ def make_tune_config(settings: SearchSettings, experiment_dir: Path | None) -> t
 
 def make_run_config(settings: SearchSettings, storage_path: str,
                     callbacks: list[tune.Callback]) -> tune.RunConfig:
-    """Where and how to run: storage, the one best checkpoint per trial, quiet output."""
+    """Where and how to run: storage, the best and latest checkpoint of each trial, retries,
+    the failure budget, quiet output."""
+    budget = FailureBudget(settings.max_failed_trials)
     return tune.RunConfig(
         name=settings.name,
         storage_path=storage_path,
@@ -90,7 +101,8 @@ def make_run_config(settings: SearchSettings, storage_path: str,
         # A failed trial (an exception, a lost node) is retried from its last checkpoint
         # this many times, then recorded as errored; the search goes on either way.
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        callbacks=callbacks,
+        callbacks=[*callbacks, budget],
+        stop=budget,
         verbose=0,
     )
 

@@ -73,6 +73,15 @@ def test_retried_trial_is_completed_with_its_failures(tmp_path: Path) -> None:
     assert trial.status_text == "completed after 1 failure"
 
 
+def test_trial_that_failed_before_starting_is_shown(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "e")
+    (root / "trial_0005").mkdir()
+    (root / "trial_0005" / "error.txt").write_text("Failure # 1 (occurred at x)\nno actor\n")
+    trial = load_experiment(root).trials[-1]
+    assert (trial.number, trial.state, trial.error, trial.params) == (
+        5, TrialState.ERRORED, "no actor", {})
+
+
 def test_running_search_and_half_written_rows(tmp_path: Path) -> None:
     root = write_experiment(tmp_path / "e", status="running")
     progress = root / "trial_0002" / "progress.csv"

@@ -75,7 +75,8 @@ def test_manifest_is_complete(search_run: tuple[Path, str], mnist_path: Path) ->
     assert m["space"]["name"] == "asha-check" and m["searched"] == ["dense_units",
                                                                     "learning_rate"]
     assert m["sampler"] == {"type": "TPESampler", "seed": 0, "multivariate": True,
-                            "group": True, "constant_liar": True, "n_startup_trials": 10}
+                            "group": True, "constant_liar": True, "n_startup_trials": 10,
+                            "early_stopped_trials_told_as": "PRUNED"}
     assert m["scheduler"] == {"type": "ASHAScheduler", "time_attr": "training_iteration",
                               "max_t": 2, "grace_period": 1, "reduction_factor": 4.0}
     assert m["data"]["sha256"] == load_mnist(mnist_path).sha256
@@ -91,7 +92,21 @@ def test_optuna_journal_and_ray_state_reopen(search_run: tuple[Path, str]) -> No
         optuna.storages.journal.JournalFileBackend(str(experiment / "optuna.journal")))
     study = optuna.load_study(study_name="e2e", storage=storage)
     assert len(study.trials) == 4
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+    # Honest early stopping: Optuna's record of each trial is what happened.
+    for ot_trial, folder in zip(study.trials, sorted(experiment.glob("trial_*")), strict=True):
+        epochs = rows(folder)
+        values = [float(r["val_accuracy"]) for r in epochs]
+        assert ot_trial.params == {k: v for k, v in json.loads(
+            (folder / "params.json").read_text()).items() if k in ot_trial.params}
+        assert ot_trial.intermediate_values == pytest.approx(dict(enumerate(values, start=1)))
+        if len(epochs) < 2:  # stopped early by ASHA
+            # Optuna keeps a pruned trial's last intermediate value as its value.
+            assert ot_trial.state == optuna.trial.TrialState.PRUNED
+            assert ot_trial.value == pytest.approx(values[-1])
+        else:
+            assert ot_trial.state == optuna.trial.TrialState.COMPLETE
+            assert ot_trial.value == pytest.approx(max(values))
 
     from ray import tune
 
