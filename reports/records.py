@@ -10,6 +10,7 @@ import csv
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -191,7 +192,8 @@ def _read_trial(folder: Path, max_epochs: int, search_status: str) -> TrialRecor
 def _last_error(text: str) -> str:
     """The exception line of the last failure in Ray's error.txt."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else "unknown error"
+    # "search.failures.DivergedError: ..." reads better as "DivergedError: ...".
+    return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", lines[-1]) if lines else "unknown error"
 
 
 def _read_progress(path: Path) -> list[dict[str, str]]:

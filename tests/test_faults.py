@@ -1,0 +1,75 @@
+"""Faults: a diverging trial fails at once with its reason; the search goes on, or stops at
+its failure budget saying what failed and how to continue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_cli
+
+from reports import TrialState, load_experiment
+from search.failures import DIVERGED_LOSS, DivergedError, StopOnDivergence
+
+SPACE = str(REPO / "tests/data/diverging_space.yaml")
+DIVERGING = {"conv_blocks": 1, "convs_per_block": 1, "filters_1": 8, "kernel_size_1": 3,
+             "conv_dropout": 0.0, "dense_units": 32, "dense_dropout": 0.0,
+             "optimizer": "adamw", "batch_size": 8, "learning_rate": 10.0, "rotation": 0.0,
+             "zoom": 0.0, "width_shift": 0.0, "height_shift": 0.0}
+
+
+@pytest.mark.parametrize("loss", [float("nan"), float("inf"), DIVERGED_LOSS * 2])
+def test_divergence_is_an_error(loss: float) -> None:
+    stop = StopOnDivergence()
+    stop.on_epoch_begin(2)
+    stop.on_train_batch_end(0, {"loss": 2.2})  # an ordinary loss passes
+    with pytest.raises(DivergedError, match=r"training diverged: loss .* at epoch 3, batch 8"):
+        stop.on_train_batch_end(7, {"loss": loss})
+
+
+@pytest.mark.slow
+def test_train_command_fails_loudly_and_saves_nothing(mnist_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = run_cli("train", "--config", json.dumps(DIVERGING), "--epochs", "1", "--subset",
+                   "1000", "--validation", "500", "--data", str(mnist_path), "--out", str(out))
+    assert proc.returncode == 1
+    assert "FAILED: training diverged: loss" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def search(mnist_path: Path, storage: Path, *extra: str) -> list[str]:
+    return ["search", "--space", SPACE, "--trials", "4", "--subset", "1000", "--validation",
+            "500", "--scheduler", "fifo", "--seed", "0", "--data", str(mnist_path),
+            "--storage", str(storage), *extra]
+
+
+@pytest.mark.slow
+def test_failed_trials_do_not_stop_the_search(mnist_path: Path, tmp_path: Path) -> None:
+    # Seed 0 samples learning rates 10, 0.01, 10, 10: three of four trials diverge.
+    proc = run_cli(*search(mnist_path, tmp_path, "--name", "faults"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    records = {t.number: t for t in load_experiment(tmp_path / "faults").trials}
+    assert sorted(records) == [1, 2, 3, 4]
+    for t in records.values():
+        if t.params["learning_rate"] == 10.0:
+            assert t.state is TrialState.ERRORED
+            assert t.error and "DivergedError: training diverged: loss" in t.error
+        else:
+            assert t.state is TrialState.COMPLETED and (t.best_val_accuracy or 0) > 0.5
+    assert proc.stdout.count("failed: ") == 3 and "4 trials finished, 3 failed" in proc.stdout
+
+
+@pytest.mark.slow
+def test_failure_budget_stops_the_search(mnist_path: Path, tmp_path: Path) -> None:
+    proc = run_cli(*search(mnist_path, tmp_path, "--name", "budget", "--max-failed-trials",
+                           "2", "--max-concurrent", "1"))
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    experiment = tmp_path / "budget"
+    out = proc.stdout
+    assert "Stopped: 2 trials failed, the --max-failed-trials budget:" in out
+    assert "  trial 1: DivergedError: training diverged" in out
+    assert "  trial 3: DivergedError: training diverged" in out
+    assert f"continue with: mnist-hpo resume {experiment}" in out
+    manifest = json.loads((experiment / "search.json").read_text())
+    assert manifest["status"] == "failure budget reached" and manifest["trials_errored"] == 2
