@@ -63,6 +63,29 @@ def test_sigkill_then_resume(mnist_path: Path, tmp_path: Path) -> None:
         assert len(epochs) == len(set(epochs)), (trial, epochs)  # no epoch trained twice
 
 
+def test_ctrl_c_stops_gracefully_and_says_how_to_resume(mnist_path: Path,
+                                                       tmp_path: Path) -> None:
+    args = ["search", "--space", "smoke", "--trials", "5", "--epochs", "2", "--subset", "3000",
+            "--validation", "1000", "--scheduler", "fifo", "--data", str(mnist_path),
+            "--storage", str(tmp_path), "--name", "stopped"]
+    driver = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    experiment = tmp_path / "stopped"
+    deadline = time.time() + 300
+    while not finished_trials(experiment, 2) and time.time() < deadline:
+        time.sleep(0.5)
+    driver.send_signal(signal.SIGINT)
+    out, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 130, out[-3000:]
+    assert f"Continue it with: mnist-hpo resume {experiment}" in out
+    manifest = load_experiment(experiment).manifest
+    assert manifest["status"] == "interrupted"
+
+    proc = run_cli("resume", str(experiment))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "5 trials finished, 0 failed" in proc.stdout
+
+
 def test_resume_refuses_what_it_cannot_resume(tmp_path: Path) -> None:
     proc = run_cli("resume", str(tmp_path / "nothing"))
     assert proc.returncode == 2 and "not an experiment folder (no search.json)" in proc.stderr
