@@ -217,15 +217,21 @@ def _from_grid(grid: Any, where: str, planned: int) -> SearchOutcome:
 def _start_ray(settings: SearchSettings) -> None:
     import ray
 
-    # Trial processes inherit the driver's environment: keep TensorFlow's start-up quiet.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Ray warns whenever a trial checkpoints faster than every 5 s; short trials on small
     # subsets do, and one checkpoint per improvement is what we ask for.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Ray's newer console output prints its own tables even at verbose=0; the classic engine
     # honours it, and our TrialPrinter says what matters.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    worker_env = {
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        # A reused worker waits this long for the previous trial's thread to end before it
+        # gives up on the next trial (Ray's default: 2 s). The thread stops within a few
+        # batches of being asked (TuneReporter), but a loaded machine can take longer.
+        "TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60"),
+    }
+    common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
+                              "runtime_env": {"env_vars": worker_env}}
     if settings.address:
         ray.init(address=settings.address, **common)
     else:
