@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from reports.records import ExperimentError
-from search import cli_reports, cli_search, cli_spaces, cli_train
+from search import cli_replay, cli_reports, cli_search, cli_spaces, cli_train
 from search.errors import DataError, UsageError
 from spaces import SpaceError
 
@@ -36,6 +36,7 @@ def build_parser() -> Parser:
     cli_search.add_parser(sub)
     cli_search.add_resume_parser(sub)
     cli_reports.add_parsers(sub)
+    cli_replay.add_parser(sub)
     cli_spaces.add_parser(sub)
     return parser
 

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import optuna
 import pytest
+from conftest import run_cli
 
 from search.data import load_mnist, scale_images
 from search.trial import CHECKPOINT_MODEL
@@ -111,3 +112,15 @@ def test_optuna_journal_and_ray_state_reopen(search_run: tuple[Path, str]) -> No
     from ray import tune
 
     assert tune.Tuner.can_restore(str(experiment))
+
+
+def test_replay_reproduces_a_trial(search_run: tuple[Path, str]) -> None:
+    experiment, _ = search_run
+    proc = run_cli("replay", str(experiment), "--trial", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Replaying trial 1 (completed): 2 epochs, seed 0, 1 thread")
+    worst = float(lines[-1].split("difference: ")[1].split()[0])
+    assert worst <= 0.005, proc.stdout  # same seed, split and threads: the same curve
+    bad = run_cli("replay", str(experiment), "--trial", "9")
+    assert bad.returncode == 2 and "--trial 9: no such trial" in bad.stderr

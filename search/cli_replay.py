@@ -1,0 +1,67 @@
+"""``mnist-hpo replay``: retrain one trial from its record and compare the curves."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from search.cli_args import positive_int
+from search.errors import UsageError
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "replay", help="retrain one trial from its recorded configuration and seed",
+        description="Retrain a trial with its recorded configuration, seed, data split and "
+                    "thread count, for as many epochs as it ran, and print its per-epoch "
+                    "curve beside the recorded one with the largest difference.")
+    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder")
+    p.add_argument("--trial", type=positive_int, required=True, metavar="N", help="trial number")
+    p.add_argument("--data", metavar="PATH", help="the MNIST file, if it moved")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reports import load_experiment
+
+    experiment = load_experiment(args.experiment)
+    trials = {t.number: t for t in experiment.trials}
+    if args.trial not in trials:
+        raise UsageError(f"--trial {args.trial}: no such trial in {experiment.path} (trials: "
+                         f"{', '.join(map(str, trials)) or 'none'})")
+    trial = trials[args.trial]
+    if not trial.epochs or not trial.params:
+        raise UsageError(f"--trial {args.trial}: it recorded no epoch, nothing to replay")
+    m = experiment.manifest
+
+    from search.runtime import quiet_tensorflow, set_threads
+
+    quiet_tensorflow()
+    set_threads(int(m["resources"]["threads_per_trial"]))
+    from search.data import load_mnist, split_mnist
+
+    data = load_mnist(args.data or m["data"]["source"])
+    if data.sha256 != m["data"]["sha256"]:
+        raise UsageError(f"{data.source}: not the data the search used (SHA-256 differs); "
+                         f"pass the original file with --data")
+    split = split_mnist(data, validation=m["data"]["validation"], subset=m["data"]["subset"],
+                        seed=m["seed"])
+    epochs = int(trial.epochs[-1]["epoch"])
+    print(f"Replaying trial {trial.number} ({trial.status_text}): {epochs} epochs, seed "
+          f"{m['seed']}, {m['resources']['threads_per_trial']} thread(s)")
+
+    from search.training import train
+
+    result = train(trial.params, split, epochs=epochs, seed=m["seed"])
+    print(f"{'epoch':>5}  {'recorded val_acc':>16}  {'replayed val_acc':>16}  {'difference':>10}"
+          f"  {'recorded loss':>13}  {'replayed loss':>13}")
+    worst = 0.0
+    for old, new in zip(trial.epochs, result.history, strict=False):
+        diff = new["val_accuracy"] - old["val_accuracy"]
+        worst = max(worst, abs(diff))
+        print(f"{int(old['epoch']):>5}  {old['val_accuracy']:>16.4f}  "
+              f"{new['val_accuracy']:>16.4f}  {diff:>+10.4f}  {old['loss']:>13.4f}  "
+              f"{new['loss']:>13.4f}")
+    print(f"Largest val_accuracy difference: {worst:.4f} "
+          f"({worst * len(split.x_val):.0f} of {len(split.x_val):,} validation images)")
+    return 0
