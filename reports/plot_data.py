@@ -95,7 +95,7 @@ def _importances(experiment: Experiment, searched: list[str]) -> dict[str, float
         space = space_from_dict(space_yaml, source="search.json")
     except ValueError:
         return {}
-    distributions = {k: _distribution(space.domains[k]) for k in searched}
+    distributions = {k: space.domains[k].to_optuna() for k in searched}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize")
     for t in experiment.finished:
@@ -114,17 +114,3 @@ def _importances(experiment: Experiment, searched: list[str]) -> dict[str, float
             return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
     except (ValueError, RuntimeError):
         return {}  # e.g. every trial scored the same: nothing to attribute
-
-
-def _distribution(domain: Any) -> Any:
-    import optuna.distributions as d
-
-    from spaces import Choice, FloatRange, IntRange
-
-    if isinstance(domain, IntRange):
-        return d.IntDistribution(domain.low, domain.high, log=domain.log, step=domain.step)
-    if isinstance(domain, FloatRange):
-        return d.FloatDistribution(domain.low, domain.high, log=domain.log, step=domain.step)
-    if isinstance(domain, Choice):
-        return d.CategoricalDistribution(domain.choices)
-    return d.CategoricalDistribution([domain.upper()])

@@ -35,6 +35,7 @@ def build_parser() -> Parser:
     cli_train.add_parser(sub)
     cli_search.add_parser(sub)
     cli_search.add_resume_parser(sub)
+    cli_search.add_extend_parser(sub)
     cli_reports.add_parsers(sub)
     cli_replay.add_parser(sub)
     cli_spaces.add_parser(sub)

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search.cli_args import add_data_options, positive_int
@@ -19,6 +20,24 @@ from spaces import load_space
 #: Ray's switch for single-node mode ("clusters on Windows/macOS"): with it off, every Ray
 #: process of a local runtime listens on the loopback address only.
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def loopback_if_local(address: str | None) -> None:
+    """Without a cluster address, make the local Ray runtime bind its GCS, raylet and
+    workers to 127.0.0.1 instead of every interface. Ray reads this when it is imported,
+    hence before the driver is."""
+    if not address:
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
+
+
+def recorded_address(experiment: str) -> str | None:
+    """The cluster address an experiment ran on (``None``: a local runtime, or unreadable)."""
+    try:
+        manifest = json.loads((Path(experiment) / "search.json").read_text())
+        address = manifest["resources"]["address"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None if address == "local" else str(address)
 
 
 def positive_float(text: str) -> float:
@@ -97,10 +116,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    if settings.address is None:
-        # A local runtime binds its GCS, raylet and workers to 127.0.0.1 instead of every
-        # interface. Ray reads this when it is imported, hence before the driver's import.
-        os.environ.setdefault(LOOPBACK_ONLY, "0")
+    loopback_if_local(settings.address)
 
     from search.driver import run_search
 
@@ -152,7 +168,30 @@ def add_resume_parser(sub: Any) -> None:
     p.set_defaults(run=run_resume)
 
 
+def add_extend_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "extend", help="add trials to a finished search, learning from the earlier ones",
+        description="Run N more trials in a finished experiment, optionally over a narrowed "
+                    "space. The sampler starts from every earlier trial; the leaderboard "
+                    "shows old and new trials together.")
+    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder")
+    p.add_argument("--trials", type=positive_int, required=True, metavar="N",
+                   help="how many more trials")
+    p.add_argument("--space", metavar="NAME|FILE", help="a new (e.g. narrowed) space")
+    p.add_argument("--data", metavar="PATH", help="the MNIST file, if it moved")
+    p.set_defaults(run=run_extend)
+
+
+def run_extend(args: argparse.Namespace) -> int:
+    loopback_if_local(recorded_address(args.experiment))
+    from search.extend import extend_search
+
+    return report_outcome(extend_search(args.experiment, args.trials, space=args.space,
+                                        data=args.data))
+
+
 def run_resume(args: argparse.Namespace) -> int:
+    loopback_if_local(recorded_address(args.experiment))
     from search.driver import resume_search
 
     print(f"Resuming {args.experiment}", flush=True)

@@ -88,12 +88,12 @@ def run_search(settings: SearchSettings, command: list[str] | None = None,
 
         printer = TrialPrinter(settings.epochs, settings.space.searched,
                                write=(lambda line: None) if quiet else print)
-        return tune.Tuner(_trainable(settings, split),
+        return tune.Tuner(trainable(settings, split),
                           tune_config=make_tune_config(settings, experiment),
                           run_config=make_run_config(settings, storage_path,
                                                      [printer, *(callbacks or [])]))
 
-    return _run(settings, new_tuner, manifest, experiment, where)
+    return run_tuner(settings, new_tuner, manifest, experiment, where)
 
 
 def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
@@ -110,28 +110,36 @@ def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
         raise UsageError(f"{experiment}: this search already finished all its trials; "
                          f"nothing to resume")
     settings = settings_from_manifest(manifest, storage=str(experiment.parent))
-    source = data or manifest["data"]["source"]
-    mnist = load_mnist(None if source == "keras.datasets.mnist" else source)
-    if mnist.sha256 != manifest["data"]["sha256"]:
-        raise DataError(f"{mnist.source}: not the data this search started with (SHA-256 "
-                        f"{mnist.sha256[:12]}... != {manifest['data']['sha256'][:12]}...); "
-                        f"pass the original file with --data")
-    split = split_mnist(mnist, validation=settings.validation, subset=settings.subset,
-                        seed=settings.seed)
+    split = recorded_split(manifest, settings, data)
 
     def restored_tuner() -> Any:
         from ray import tune
 
         if not tune.Tuner.can_restore(str(experiment)):
             raise UsageError(f"{experiment}: no Ray Tune state to resume from (tuner.pkl)")
-        return tune.Tuner.restore(str(experiment), trainable=_trainable(settings, split),
+        return tune.Tuner.restore(str(experiment), trainable=trainable(settings, split),
                                   resume_unfinished=True, resume_errored=False)
 
     manifest["resumed_at"] = [*manifest.get("resumed_at", []), time.strftime("%Y-%m-%dT%H:%M:%S")]
-    return _run(settings, restored_tuner, manifest, experiment, str(experiment))
+    return run_tuner(settings, restored_tuner, manifest, experiment, str(experiment))
 
 
-def _trainable(settings: SearchSettings, split: Split) -> Any:
+def recorded_split(manifest: dict[str, Any], settings: SearchSettings,
+                   data: str | None = None) -> Split:
+    """The split a search trained on, from the data file it recorded (or ``data``), which
+    must be the same file (SHA-256)."""
+    source = data or manifest["data"]["source"]
+    mnist = load_mnist(None if source == "keras.datasets.mnist" else source)
+    if mnist.sha256 != manifest["data"]["sha256"]:
+        raise DataError(f"{mnist.source}: not the data this search started with (SHA-256 "
+                        f"{mnist.sha256[:12]}... != {manifest['data']['sha256'][:12]}...); "
+                        f"pass the original file with --data")
+    return split_mnist(mnist, validation=settings.validation, subset=settings.subset,
+                       seed=settings.seed)
+
+
+def trainable(settings: SearchSettings, split: Split) -> Any:
+    """``run_trial`` with its data and resources, as Ray Tune takes it."""
     from ray import tune
 
     from search.trial import run_trial
@@ -146,8 +154,9 @@ def _trainable(settings: SearchSettings, split: Split) -> Any:
         trial_resources(settings))
 
 
-def _run(settings: SearchSettings, make_tuner: Callable[[], Any], manifest: dict[str, Any],
-         experiment: Path | None, where: str) -> SearchOutcome:
+def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
+              manifest: dict[str, Any], experiment: Path | None, where: str) -> SearchOutcome:
+    """Start Ray if needed, fit the tuner, conclude from the folder, update the manifest."""
     import optuna
     import ray
 

@@ -11,15 +11,16 @@ from ray.tune.experiment import Trial
 from search.settings import METRIC
 
 
-def trial_number(trial: Trial) -> int:
+def trial_number(trial: Trial, offset: int = 0) -> int:
     """The trial's creation counter, 1, 2, 3...: Ray puts it first in the experiment tag
-    (``"7_batch_size=32,..."``). Trials are created in the order Optuna samples them."""
-    return int(str(trial.experiment_tag).split("_", 1)[0])
+    (``"7_batch_size=32,..."``). Trials are created in the order Optuna samples them.
+    ``offset``: trials an extended experiment already had."""
+    return offset + int(str(trial.experiment_tag).split("_", 1)[0])
 
 
-def trial_dirname(trial: Trial) -> str:
+def trial_dirname(trial: Trial, offset: int = 0) -> str:
     """``trial_0007``: readable trial folders instead of Ray's hash-and-params names."""
-    return f"trial_{trial_number(trial):04d}"
+    return f"trial_{trial_number(trial, offset):04d}"
 
 
 def short(value: Any) -> Any:
@@ -35,8 +36,9 @@ class TrialPrinter(tune.Callback):
     """
 
     def __init__(self, max_epochs: int, searched: Sequence[str],
-                 write: Callable[[str], None] = print) -> None:
+                 write: Callable[[str], None] = print, offset: int = 0) -> None:
         self.max_epochs = max_epochs
+        self.offset = offset
         self.searched = list(searched)
         self.write = write
         self.scores: dict[str, float] = {}
@@ -50,7 +52,7 @@ class TrialPrinter(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial,
                           **info: Any) -> None:
-        n = trial_number(trial)
+        n = trial_number(trial, self.offset)
         score = self.scores.get(trial.trial_id)
         epochs = int((trial.last_result or {}).get("training_iteration", 0))
         if score is None:
@@ -70,8 +72,8 @@ class TrialPrinter(tune.Callback):
         if error is not None:
             lines = str(error).strip().splitlines()
             reason = lines[-1] if lines else type(error).__name__
-        self.write(f"Trial {trial_number(trial)} failed: {reason} {self._params(trial)}. "
-                   f"{self._best_text()}")
+        self.write(f"Trial {trial_number(trial, self.offset)} failed: {reason} "
+                   f"{self._params(trial)}. {self._best_text()}")
 
     def _params(self, trial: Trial) -> dict[str, Any]:
         return {k: short(v) for k, v in trial.config.items() if k in self.searched}

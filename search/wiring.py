@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,16 @@ from search.settings import METRIC, MODE, SearchSettings
 from spaces import resolve_config
 
 JOURNAL = "optuna.journal"
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A run of more trials in an existing experiment: see ``search.extend``."""
+
+    study_name: str
+    trials: int
+    offset: int
+    warm_start: bool = False
 
 
 def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
@@ -42,7 +54,8 @@ def warm_start_points(settings: SearchSettings) -> list[dict[str, Any]]:
     return [{k: v for k, v in seed.items() if k in settings.space.searched}]
 
 
-def make_searcher(settings: SearchSettings, experiment_dir: Path | None) -> OptunaSearch:
+def make_searcher(settings: SearchSettings, experiment_dir: Path | None,
+                  study_name: str | None = None, warm_start: bool = True) -> OptunaSearch:
     """Ray's OptunaSearch over the space's define-by-run function, with a journal on disk
     (optuna-dashboard opens it) when the experiment lives on a local path.
 
@@ -56,8 +69,9 @@ def make_searcher(settings: SearchSettings, experiment_dir: Path | None) -> Optu
         storage = JournalStorage(backend)
     common: dict[str, Any] = {
         "space": settings.space.suggest, "metric": METRIC, "mode": MODE,
-        "points_to_evaluate": warm_start_points(settings), "sampler": make_sampler(settings),
-        "storage": storage, "study_name": settings.name}
+        "points_to_evaluate": warm_start_points(settings) if warm_start else None,
+        "sampler": make_sampler(settings), "storage": storage,
+        "study_name": study_name or settings.name}
     if settings.honest_early_stopping:
         return HonestOptunaSearch(max_epochs=settings.epochs, **common)
     return OptunaSearch(**common)
@@ -72,19 +86,27 @@ def make_scheduler(settings: SearchSettings) -> TrialScheduler:
                          reduction_factor=settings.reduction_factor)
 
 
-def make_tune_config(settings: SearchSettings, experiment_dir: Path | None) -> tune.TuneConfig:
-    """What to search: metric, sampler, scheduler, how many, how long, how many at once."""
+def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
+                     extension: Extension | None = None) -> tune.TuneConfig:
+    """What to search: metric, sampler, scheduler, how many, how long, how many at once.
+
+    ``extension``: more trials for an existing experiment (``mnist-hpo extend``): its own
+    pre-filled Optuna study, no warm start, trial numbers after the existing ones.
+    """
+    ext = extension or Extension(study_name=settings.name, trials=settings.trials,
+                                 offset=0, warm_start=True)
+    dirname = functools.partial(trial_dirname, offset=ext.offset)
     return tune.TuneConfig(
         metric=METRIC, mode=MODE,
-        search_alg=make_searcher(settings, experiment_dir),
+        search_alg=make_searcher(settings, experiment_dir, ext.study_name, ext.warm_start),
         scheduler=make_scheduler(settings),
-        num_samples=settings.trials,
+        num_samples=ext.trials,
         max_concurrent_trials=settings.max_concurrent,
         time_budget_s=settings.time_budget_s,
         # One process per CPU slot imports TensorFlow once and runs trial after trial.
         reuse_actors=settings.reuse_workers,
-        trial_name_creator=trial_dirname,
-        trial_dirname_creator=trial_dirname,
+        trial_name_creator=dirname,
+        trial_dirname_creator=dirname,
     )
 
 

@@ -25,7 +25,11 @@ class TrialLike(Protocol):
 
 @dataclass(frozen=True)
 class Fixed:
-    """A constant: never sampled, always this value."""
+    """A constant: never sampled, always this value.
+
+    Every domain also gives its Optuna distribution (``to_optuna``), the one
+    ``Space.suggest`` samples from, to rebuild a study from finished trials.
+    """
 
     value: Any
 
@@ -40,6 +44,11 @@ class Fixed:
 
     def upper(self) -> Any:
         return self.value
+
+    def to_optuna(self) -> Any:
+        import optuna.distributions as d
+
+        return d.CategoricalDistribution([self.value])
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,11 @@ class IntRange:
 
     def upper(self) -> int:
         return self.high
+
+    def to_optuna(self) -> Any:
+        import optuna.distributions as d
+
+        return d.IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,11 @@ class FloatRange:
     def upper(self) -> float:
         return self.high
 
+    def to_optuna(self) -> Any:
+        import optuna.distributions as d
+
+        return d.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -122,6 +141,11 @@ class Choice:
 
     def upper(self) -> Any:
         return max(self.choices)
+
+    def to_optuna(self) -> Any:
+        import optuna.distributions as d
+
+        return d.CategoricalDistribution(self.choices)
 
 
 Domain = Fixed | IntRange | FloatRange | Choice

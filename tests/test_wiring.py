@@ -13,6 +13,7 @@ from ray.tune.search.optuna import OptunaSearch
 from search.cli import build_parser
 from search.cli_search import settings_from_args
 from search.errors import UsageError
+from search.progress import FailureBudget
 from search.settings import SearchSettings, parse_duration
 from search.wiring import (
     JOURNAL,
@@ -97,7 +98,9 @@ def test_run_config_keeps_one_best_checkpoint() -> None:
     cc = rc.checkpoint_config
     assert (cc.num_to_keep, cc.checkpoint_score_attribute, cc.checkpoint_score_order) == (
         1, "val_accuracy", "max")
-    assert rc.callbacks == [printer]
+    assert rc.callbacks is not None and rc.callbacks[0] is printer
+    budget = rc.callbacks[1]
+    assert isinstance(budget, FailureBudget) and rc.stop is budget and budget.limit is None
 
 
 def test_resources() -> None:
