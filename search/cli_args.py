@@ -25,3 +25,12 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="train on only N training images (quick runs)")
     parser.add_argument("--validation", type=positive_int, default=5000, metavar="N",
                         help="training images held out for validation (default: %(default)s)")
+
+
+def add_experiment_argument(parser: argparse.ArgumentParser, *, data: bool = False) -> None:
+    """The ``EXPERIMENT`` folder argument; with ``data``, ``--data`` for a moved MNIST file."""
+    parser.add_argument("experiment", metavar="EXPERIMENT",
+                        help="experiment folder (STORAGE/NAME of a search)")
+    if data:
+        parser.add_argument("--data", metavar="PATH",
+                            help="the MNIST file the search used, if it moved (same SHA-256)")

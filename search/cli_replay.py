@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from search.cli_args import positive_int
+from search.cli_args import add_experiment_argument, positive_int
 from search.errors import UsageError
 
 
@@ -15,9 +15,8 @@ def add_parser(sub: Any) -> None:
         description="Retrain a trial with its recorded configuration, seed, data split and "
                     "thread count, for as many epochs as it ran, and print its per-epoch "
                     "curve beside the recorded one with the largest difference.")
-    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder")
+    add_experiment_argument(p, data=True)
     p.add_argument("--trial", type=positive_int, required=True, metavar="N", help="trial number")
-    p.add_argument("--data", metavar="PATH", help="the MNIST file, if it moved")
     p.set_defaults(run=run)
 
 

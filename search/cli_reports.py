@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from search.cli_args import positive_int
+from search.cli_args import add_experiment_argument, positive_int
 
 
 def add_parsers(sub: Any) -> None:
@@ -20,7 +20,7 @@ def add_parsers(sub: Any) -> None:
         "leaderboard", help="rank the trials of an experiment (works during a search too)",
         description="One row per trial: rank, trial, state, best and last val_accuracy, "
                     "val_loss, epochs, wall time, node and the searched hyperparameters.")
-    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder")
+    add_experiment_argument(p)
     p.add_argument("--top", type=positive_int, metavar="K", help="only the best K trials")
     p.add_argument("--sort", default="val_accuracy", metavar="METRIC",
                    help="val_accuracy (best epoch, default), last_val_accuracy, val_loss, "
@@ -36,7 +36,7 @@ def add_parsers(sub: Any) -> None:
                     "top trials' validation curves, search history, parameter importance, "
                     "parameters against val_accuracy; with an export, the test confusion "
                     "matrix and misclassified digits) and a self-contained report.html.")
-    r.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder")
+    add_experiment_argument(r)
     r.add_argument("--out", metavar="DIR", help="output folder (default: EXPERIMENT/report)")
     r.add_argument("--top", type=positive_int, default=5, metavar="K",
                    help="trials in the overlaid curves and the table (default: 5)")
@@ -50,7 +50,7 @@ def add_parsers(sub: Any) -> None:
                     "'serve'), config.json and metrics.json; reloads both in a fresh process "
                     "and checks their predictions equal the trained model's; evaluates once "
                     "on the test set.")
-    e.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder")
+    add_experiment_argument(e)
     e.add_argument("--trial", type=positive_int, metavar="N", help="trial number (default: best)")
     e.add_argument("--out", metavar="DIR", help="new folder (default: EXPERIMENT/export)")
     e.add_argument("--data", metavar="PATH",

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search.cli_args import add_data_options, positive_int
+from search.cli_args import add_data_options, add_experiment_argument, positive_int
 from search.settings import SearchSettings, parse_duration
 
 if TYPE_CHECKING:
@@ -162,9 +162,7 @@ def add_resume_parser(sub: Any) -> None:
         description="Continue a search whose driver was interrupted (Ctrl-C) or killed: "
                     "finished trials are kept, unfinished ones restart from their last "
                     "checkpoint, and new trials start until the planned count is reached.")
-    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder")
-    p.add_argument("--data", metavar="PATH",
-                   help="the MNIST file, if it moved (it must be the same data)")
+    add_experiment_argument(p, data=True)
     p.set_defaults(run=run_resume)
 
 
@@ -174,11 +172,10 @@ def add_extend_parser(sub: Any) -> None:
         description="Run N more trials in a finished experiment, optionally over a narrowed "
                     "space. The sampler starts from every earlier trial; the leaderboard "
                     "shows old and new trials together.")
-    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder")
+    add_experiment_argument(p, data=True)
     p.add_argument("--trials", type=positive_int, required=True, metavar="N",
                    help="how many more trials")
     p.add_argument("--space", metavar="NAME|FILE", help="a new (e.g. narrowed) space")
-    p.add_argument("--data", metavar="PATH", help="the MNIST file, if it moved")
     p.set_defaults(run=run_extend)
 
 
