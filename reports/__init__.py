@@ -1,7 +1,7 @@
-"""Reading what a search did: trial records and the leaderboard.
+"""Reading what a search did: trial records, leaderboard, figures, HTML report, export.
 
 Everything here works on the experiment folder alone, as plain trial records, without
-TensorFlow or Ray.
+TensorFlow or Ray; only ``reports.export`` loads Keras, to reload and verify the model.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The driver: data, model builder, training, (later) Ray Tune + Optuna wiring, and the CLI.
+"""The driver: data, model builder, training, Ray Tune + Optuna wiring, and the CLI.
 
 Importing this package is cheap: the TensorFlow-backed names (``build_model``, ``train``,
 ``evaluate``) are loaded on first use, so ``mnist-hpo spaces`` never starts TensorFlow.

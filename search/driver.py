@@ -227,7 +227,7 @@ def _start_ray(settings: SearchSettings) -> None:
     import ray
 
     # Ray warns whenever a trial checkpoints faster than every 5 s; short trials on small
-    # subsets do, and one checkpoint per improvement is what we ask for.
+    # subsets do, and a checkpoint per epoch is what we ask for.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Ray's newer console output prints its own tables even at verbose=0; the classic engine
     # honours it, and our TrialPrinter says what matters.
