@@ -79,7 +79,7 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    model = keras.models.load_model(checkpoint)
+    model = keras.models.load_model(checkpoint, safe_mode=True)  # no code runs on load
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
     model.export(str(out / "saved_model"), format="tf_saved_model", verbose=False)

@@ -21,7 +21,7 @@ def main(export_dir: str, images: str, out: str) -> None:
     import tensorflow as tf
 
     x = np.load(images)
-    model = keras.models.load_model(Path(export_dir) / "model.keras")
+    model = keras.models.load_model(Path(export_dir) / "model.keras", safe_mode=True)
     from_keras = model.predict(x, batch_size=512, verbose=0)
     served = tf.saved_model.load(str(Path(export_dir) / "saved_model"))
     from_saved = np.concatenate([served.serve(tf.constant(x[i:i + 512])).numpy()

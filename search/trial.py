@@ -55,7 +55,7 @@ def run_trial(config: dict[str, Any], *, split: Split, epochs: int, seed: int, t
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             state = json.loads((Path(folder) / CHECKPOINT_STATE).read_text())
-            model = keras.models.load_model(Path(folder) / CHECKPOINT_MODEL)
+            model = keras.models.load_model(Path(folder) / CHECKPOINT_MODEL, safe_mode=True)
         done = int(state["epoch"])
         log.info("resuming after epoch %d", done)
     if done >= epochs:
