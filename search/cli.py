@@ -28,7 +28,7 @@ def build_parser() -> Parser:
     parser = Parser(
         prog="mnist-hpo",
         description="Hyperparameter search for Keras CNNs on MNIST: search a space with Ray "
-                    "Tune and Optuna, train one configuration, list and sample spaces.",
+                    "Tune and Optuna, rank the trials, report and export the best model.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
