@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    # TensorFlow logs every SavedModel asset it writes at INFO; our own INFO lines matter.
+    logging.getLogger("tensorflow").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         code: int = args.run(args)
     except BAD_INPUT as err:
