@@ -20,7 +20,8 @@ from reports.plot_data import Curves, History, ParamEffect
 
 def save(fig: Figure, stem: Path) -> list[Path]:
     """Write ``stem.png`` and ``stem.svg`` and close the figure."""
-    fig.tight_layout()
+    # Leave room for a figure-wide title above the panels' own.
+    fig.tight_layout(rect=(0, 0, 1, 0.96) if fig.get_suptitle() else None)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     fig.savefig(paths[0], dpi=120)
     fig.savefig(paths[1])
@@ -122,9 +123,10 @@ def confusion(matrix: np.ndarray, accuracy: float, stem: Path) -> list[Path]:
     return save(fig, stem)
 
 
-def misclassified(images: np.ndarray, true: np.ndarray, pred: np.ndarray,
+def misclassified(images: np.ndarray, true: np.ndarray, pred: np.ndarray, total: int,
                   stem: Path) -> list[Path]:
-    """A grid of misclassified test digits, each titled true → predicted."""
+    """A grid of misclassified test digits, each titled true → predicted; ``total``: how
+    many test digits were misclassified in all."""
     n = min(len(images), 36)
     cols = 9
     rows = max(1, math.ceil(n / cols))
@@ -134,7 +136,7 @@ def misclassified(images: np.ndarray, true: np.ndarray, pred: np.ndarray,
         if i < n:
             ax.imshow(images[i], cmap="gray_r")
             ax.set_title(f"{true[i]} → {pred[i]}", fontsize=8)
-    fig.suptitle(f"Misclassified test digits (true → predicted), {n} of {len(images)}")
+    fig.suptitle(f"Misclassified test digits (true → predicted): {n} of {total}")
     return save(fig, stem)
 
 

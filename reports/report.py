@@ -52,8 +52,10 @@ def write_report(experiment: Experiment, out: Path, top: int = 5,
             wrong = np.flatnonzero(y_true != y_pred)
             figures["Exported model: test confusion matrix"] = plots.confusion(
                 matrix, accuracy, out / "confusion")
+            shown = wrong[:len(p["wrong_images"])]
             figures["Exported model: misclassified test digits"] = plots.misclassified(
-                p["wrong_images"], y_true[wrong], y_pred[wrong], out / "misclassified")
+                p["wrong_images"], y_true[shown], y_pred[shown], len(wrong),
+                out / "misclassified")
         test_line = (f"<p>Exported model (trial {_exported_trial(predictions)}): test accuracy "
                      f"<b>{accuracy:.2%}</b> on {len(y_true):,} images, evaluated once.</p>")
     page = out / "report.html"
