@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -28,8 +29,10 @@ class LoopbackCluster:
         self.holder = subprocess.Popen(["unshare", "--net", "sleep", "3600"])
         self.netns = f"/proc/{self.holder.pid}/ns/net"
         self.temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: socket paths
-        # `ray start --head` turns on token authentication; joining processes must use it too.
-        self.env = os.environ | {"RAY_AUTH_MODE": "token", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        # `ray start --head` turns on token authentication; every process of this cluster
+        # gets the same token through the environment (nothing written to ~/.ray).
+        self.env = os.environ | {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+                                 "TF_CPP_MIN_LOG_LEVEL": "2"}
         self.address = f"127.0.0.1:{HEAD_PORT}"
 
     def command(self, *args: str) -> list[str]:
