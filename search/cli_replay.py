@@ -37,14 +37,11 @@ def run(args: argparse.Namespace) -> int:
 
     quiet_tensorflow()
     set_threads(int(m["resources"]["threads_per_trial"]))
-    from search.data import load_mnist, split_mnist
+    from search.driver import recorded_split
+    from search.manifest import settings_from_manifest
 
-    data = load_mnist(args.data or m["data"]["source"])
-    if data.sha256 != m["data"]["sha256"]:
-        raise UsageError(f"{data.source}: not the data the search used (SHA-256 differs); "
-                         f"pass the original file with --data")
-    split = split_mnist(data, validation=m["data"]["validation"], subset=m["data"]["subset"],
-                        seed=m["seed"])
+    settings = settings_from_manifest(m, storage=str(experiment.path.parent))
+    split = recorded_split(m, settings, args.data)
     epochs = int(trial.epochs[-1]["epoch"])
     print(f"Replaying trial {trial.number} ({trial.status_text}): {epochs} epochs, seed "
           f"{m['seed']}, {m['resources']['threads_per_trial']} thread(s)")

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     quiet_tensorflow()
     set_threads(args.threads)
     from search.data import load_mnist, split_mnist
-    from search.outputs import claim_out_dir, write_json
+    from search.outputs import claim_out_dir, versions, write_json
 
     data = load_mnist(args.data)
     split = split_mnist(data, validation=args.validation, subset=args.subset, seed=args.seed)
@@ -118,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         "epochs": epochs, "seed": args.seed, "seconds": result.seconds,
         "data": {"source": data.source, "sha256": data.sha256, "train_images": n_train,
                  "validation_images": n_val, "test_images": len(split.x_test)},
-        "versions": _versions(), "command": sys.argv,
+        "versions": versions(), "command": sys.argv,
     })
     print(f"Saved {out}/: model.keras, config.json, history.json, metrics.json")
     return 0
@@ -131,13 +130,3 @@ def _print_epoch(epochs: int) -> Any:
               f"val_accuracy {row['val_accuracy']:.4f}  {row['seconds']:.1f} s  "
               f"{row['images_per_second']:,.0f} images/s", flush=True)
     return show
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("mnist-hpo", "tensorflow", "keras", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out

@@ -3,40 +3,24 @@
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from search.data import MnistData, Split
 from search.errors import UsageError
-from search.outputs import write_json
+from search.outputs import versions, write_json
 from search.settings import METRIC, MODE, SearchSettings
-from search.wiring import JOURNAL, make_sampler, warm_start_points
+from search.wiring import JOURNAL, warm_start_points
 from spaces import space_from_dict
 
 MANIFEST = "search.json"
-PACKAGES = ("mnist-hpo", "tensorflow", "keras", "ray", "optuna", "numpy")
-
-
-def versions() -> dict[str, str]:
-    """Installed versions of the packages a result depends on."""
-    found = {"python": platform.python_version()}
-    for pkg in PACKAGES:
-        try:
-            found[pkg] = version(pkg)
-        except PackageNotFoundError:
-            found[pkg] = "not installed"
-    return found
-
-
 def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
                    experiment: str, command: list[str] | None = None) -> dict[str, Any]:
     """The manifest written when a search starts; :func:`finish_manifest` completes it."""
-    sampler = make_sampler(settings)
-    sampler_settings: dict[str, Any] = {"type": type(sampler).__name__, "seed": settings.seed,
+    sampler_type = {"tpe": "TPESampler", "random": "RandomSampler"}[settings.sampler]
+    sampler_settings: dict[str, Any] = {"type": sampler_type, "seed": settings.seed,
                                         "early_stopped_trials_told_as": "PRUNED"
                                         if settings.honest_early_stopping else "COMPLETE"}
     if settings.sampler == "tpe":

@@ -1,9 +1,12 @@
-"""Where runs write: output folders that never overwrite, JSON written atomically."""
+"""Where runs write: output folders that never overwrite, JSON written atomically, and the
+package versions a result depends on."""
 
 from __future__ import annotations
 
 import json
 import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +35,17 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)
+
+
+PACKAGES = ("mnist-hpo", "tensorflow", "keras", "ray", "optuna", "numpy")
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages a result depends on."""
+    found = {"python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            found[pkg] = version(pkg)
+        except PackageNotFoundError:
+            found[pkg] = "not installed"
+    return found
