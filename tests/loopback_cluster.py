@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -26,7 +26,12 @@ class LoopbackCluster:
     """Head and worker node, one CPU each; :meth:`stop` removes every process it started."""
 
     def __init__(self) -> None:
-        self.holder = subprocess.Popen(["unshare", "--net", "sleep", "3600"])
+        # The holder brings loopback up from inside the new namespace and only then says
+        # "ready": /proc/PID/ns/net exists before unshare() has switched namespaces, so
+        # waiting on that path raced (lo stayed down, GCS unreachable).
+        self.holder = subprocess.Popen(
+            ["unshare", "--net", "sh", "-c", "ip link set lo up && echo ready && exec sleep 3600"],
+            stdout=subprocess.PIPE, text=True)
         self.netns = f"/proc/{self.holder.pid}/ns/net"
         self.temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: socket paths
         # `ray start --head` turns on token authentication; every process of this cluster
@@ -50,12 +55,11 @@ class LoopbackCluster:
                                 stderr=subprocess.STDOUT, text=True)
 
     def start(self) -> LoopbackCluster:
-        # Wait until the namespace exists, then bring its loopback interface up.
-        for _ in range(50):
-            if Path(self.netns).exists():
-                break
-            time.sleep(0.1)
-        self.run("ip", "link", "set", "lo", "up")
+        assert self.holder.stdout is not None
+        if self.holder.stdout.readline().strip() != "ready":
+            raise RuntimeError("could not make a network namespace with loopback up")
+        if os.readlink(self.netns) == os.readlink("/proc/self/ns/net"):
+            raise RuntimeError("the cluster's namespace is the test's own")
         common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
         self.run(RAY, "start", "--head", "--port", str(HEAD_PORT), "--include-dashboard",
                  "false", "--temp-dir", self.temp_dir, *common)
@@ -75,11 +79,15 @@ class LoopbackCluster:
             _kill(pid)
 
     def stop(self) -> None:
-        mine = [pid for pid, args in _processes().items() if self.temp_dir in args]
-        for pid in _with_descendants(mine):
-            _kill(pid)
+        """Kill every process in the cluster's namespace (Ray's client proxy included)."""
+        namespace = os.readlink(self.netns)
+        for pid in _processes():
+            with contextlib.suppress(OSError):
+                if pid != self.holder.pid and os.readlink(f"/proc/{pid}/ns/net") == namespace:
+                    _kill(pid)
         self.holder.kill()
         self.holder.wait()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def _processes() -> dict[int, str]:
