@@ -169,7 +169,8 @@ def _read_trial(folder: Path, max_epochs: int, search_status: str) -> TrialRecor
         state, error = TrialState.COMPLETED, None
     elif errors:
         state, error = TrialState.ERRORED, _last_error(errors)
-    elif search_status in ("finished", "time budget reached") or last.get("done") == "True":
+    elif search_status in ("finished", "time budget reached", "epoch budget reached") or \
+            last.get("done") == "True":
         state, error = TrialState.STOPPED, None
     elif search_status == "interrupted":
         state, error = TrialState.INTERRUPTED, None

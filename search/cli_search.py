@@ -78,6 +78,9 @@ def add_parser(sub: Any) -> None:
                    help="at most N trials at once (default: as resources allow)")
     p.add_argument("--time-budget", metavar="DURATION",
                    help="stop starting trials after this long: 90s, 30m, 2h (default: none)")
+    p.add_argument("--epoch-budget", type=positive_int, metavar="N",
+                   help="stop the search once N epochs have been trained, all trials "
+                        "together (default: none)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the sampler, the data split and every trial (default: 0)")
     p.add_argument("--address", metavar="HOST:PORT|auto",
@@ -91,6 +94,9 @@ def add_parser(sub: Any) -> None:
                         "checkpoint before recording it as errored (default: 0)")
     p.add_argument("--max-failed-trials", type=positive_int, metavar="N",
                    help="stop the search once N trials have failed (default: never)")
+    p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                   help="do not evaluate the seed network first (default: do, when the "
+                        "space contains it)")
     p.add_argument("--no-reuse-workers", dest="reuse_workers", action="store_false",
                    help="start a fresh process per trial (default: reuse them)")
     add_data_options(p)
@@ -109,8 +115,10 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
         time_budget_s=parse_duration(args.time_budget) if args.time_budget else None,
-        seed=args.seed, address=args.address, data=args.data, subset=args.subset,
+        epoch_budget=args.epoch_budget, seed=args.seed, address=args.address, data=args.data,
+        subset=args.subset,
         validation=args.validation, reuse_workers=args.reuse_workers,
+        warm_start=args.warm_start,
         max_failures=args.max_failures, max_failed_trials=args.max_failed_trials)
 
 
@@ -134,8 +142,9 @@ def report_outcome(outcome: SearchOutcome) -> int:
     if outcome.status == "interrupted":
         print(f"Interrupted after {outcome.trials} of {outcome.planned} trials; the experiment "
               f"is saved. Continue it with: mnist-hpo resume {outcome.experiment}")
-    elif outcome.status == "time budget reached":
-        print(f"Time budget reached after {outcome.trials} of {outcome.planned} trials.")
+    elif outcome.status in ("time budget reached", "epoch budget reached"):
+        print(f"{outcome.status.capitalize()} after {outcome.trials} of {outcome.planned} "
+              f"trials.")
     elif outcome.status == "failure budget reached":
         print(f"Stopped: {len(outcome.failed)} trials failed, the --max-failed-trials budget:")
         for number, reason in outcome.failed:

@@ -34,7 +34,7 @@ class SearchOutcome:
     """What the user is told at the end."""
 
     experiment: str
-    status: str  # finished | time budget reached | failure budget reached | interrupted
+    status: str  # finished | time/epoch/failure budget reached | interrupted
     trials: int
     planned: int
     errored: int
@@ -163,7 +163,7 @@ def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started_ray = not ray.is_initialized()
     if started_ray:
-        _start_ray(settings)
+        start_ray(settings)
     start = time.monotonic()
     try:
         grid = make_tuner().fit()
@@ -194,6 +194,9 @@ def _conclude(experiment: Path, settings: SearchSettings, elapsed: float) -> Sea
         status = "finished"
     elif settings.max_failed_trials and len(failed) >= settings.max_failed_trials:
         status = "failure budget reached"
+    elif settings.epoch_budget and sum(t.epochs_run for t in records.trials) >= \
+            settings.epoch_budget:
+        status = "epoch budget reached"
     elif settings.time_budget_s and elapsed >= settings.time_budget_s * 0.98:
         status = "time budget reached"
     else:
@@ -223,7 +226,10 @@ def _from_grid(grid: Any, where: str, planned: int) -> SearchOutcome:
                          dict(best.config), checkpoint.path if checkpoint else None)
 
 
-def _start_ray(settings: SearchSettings) -> None:
+def start_ray(settings: SearchSettings) -> None:
+    """Start Ray for ``settings`` (join its cluster, or a local runtime), with the worker
+    environment every trial needs. ``run_search`` calls it when Ray is not running; a
+    program running several searches calls it once and shuts Ray down itself."""
     import ray
 
     # Ray warns whenever a trial checkpoints faster than every 5 s; short trials on small

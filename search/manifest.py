@@ -43,6 +43,7 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
         "warm_start": warm_start_points(settings),
         "budget": {"trials": settings.trials, "epochs": settings.epochs,
                    "time_budget_s": settings.time_budget_s,
+                   "epoch_budget": settings.epoch_budget,
                    "max_concurrent": settings.max_concurrent},
         "sampler": sampler_settings,
         "scheduler": scheduler,
@@ -89,12 +90,14 @@ def settings_from_manifest(manifest: dict[str, Any], storage: str) -> SearchSett
         sampler="tpe" if sampler["type"] == "TPESampler" else "random",
         cpus_per_trial=resources["cpus_per_trial"], gpus_per_trial=resources["gpus_per_trial"],
         max_concurrent=budget["max_concurrent"], time_budget_s=budget["time_budget_s"],
+        epoch_budget=budget.get("epoch_budget"),
         seed=manifest["seed"],
         address=None if resources["address"] == "local" else resources["address"],
         data=data["source"], subset=data["subset"], validation=data["validation"],
         reuse_workers=resources["reuse_workers"], max_failures=resources["max_failures"],
         max_failed_trials=resources.get("max_failed_trials"),
-        honest_early_stopping=sampler.get("early_stopped_trials_told_as") != "COMPLETE")
+        honest_early_stopping=sampler.get("early_stopped_trials_told_as") != "COMPLETE",
+        warm_start=bool(manifest.get("warm_start", True)))
 
 
 def finish_manifest(path: Path, manifest: dict[str, Any], **outcome: Any) -> None:

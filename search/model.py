@@ -10,7 +10,8 @@ import keras
 from spaces import resolve_config
 
 
-def build_model(config: Mapping[str, Any], *, steps_per_execution: int = 1) -> keras.Model:
+def build_model(config: Mapping[str, Any], *, steps_per_execution: int = 1,
+                total_steps: int | None = None) -> keras.Model:
     """Build and compile the CNN a configuration describes.
 
     Each of ``conv_blocks`` blocks holds ``convs_per_block`` "same"-padded convolutions of
@@ -23,6 +24,8 @@ def build_model(config: Mapping[str, Any], *, steps_per_execution: int = 1) -> k
         config: A configuration; missing keys take the seed's values, and invalid ones raise
             :class:`spaces.SpaceError` naming the parameter (``resolve_config``).
         steps_per_execution: Batches per compiled call; >1 trims Keras' per-step overhead.
+        total_steps: Optimizer steps of the whole training; ``lr_schedule: cosine`` decays
+            the learning rate to 0 over them (required for it).
     """
     c = resolve_config(config)
     bn = c["batch_norm"]
@@ -50,14 +53,24 @@ def build_model(config: Mapping[str, Any], *, steps_per_execution: int = 1) -> k
 
     model = keras.Sequential(layers, name="mnist_cnn")
     # Keywords, not positions: Keras 3's third positional argument is loss_weights.
-    model.compile(optimizer=make_optimizer(c), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=make_optimizer(c, total_steps), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], steps_per_execution=steps_per_execution)
     return model
 
 
-def make_optimizer(config: Mapping[str, Any]) -> keras.optimizers.Optimizer:
-    """The configured optimizer at the configured learning rate (Keras defaults otherwise)."""
-    lr = config["learning_rate"]
+def make_optimizer(config: Mapping[str, Any],
+                   total_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """The configured optimizer at the configured learning rate (Keras defaults otherwise).
+
+    ``lr_schedule: cosine`` decays the rate to 0 over ``total_steps``. The schedule lives
+    in the optimizer, so it is saved with the model and a resumed trial continues it from
+    the restored step count.
+    """
+    lr: float | keras.optimizers.schedules.LearningRateSchedule = config["learning_rate"]
+    if config.get("lr_schedule", "constant") == "cosine":
+        if not total_steps:
+            raise ValueError("lr_schedule cosine needs the number of training steps")
+        lr = keras.optimizers.schedules.CosineDecay(config["learning_rate"], total_steps)
     name = config["optimizer"]
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=lr, momentum=config["momentum"])

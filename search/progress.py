@@ -84,6 +84,32 @@ class TrialPrinter(tune.Callback):
         return f"Best: trial {self.best[0]}, {self.best[1]:.4f}."
 
 
+class EpochBudget(tune.Stopper):
+    """Stops the whole search once ``limit`` epochs have been trained, counting every trial's
+    every epoch: a budget in compute that means the same on any machine (benchmarks compare
+    searchers at equal trial-epochs this way).
+
+    Epochs are counted by each trial's ``training_iteration``: Ray passes a trial's last
+    result again when the trial ends, and that must not count twice.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.epochs: dict[str, int] = {}
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        done = int(result.get("training_iteration") or 0)
+        self.epochs[trial_id] = max(self.epochs.get(trial_id, 0), done)
+        return False
+
+    @property
+    def spent(self) -> int:
+        return sum(self.epochs.values())
+
+    def stop_all(self) -> bool:
+        return self.limit is not None and self.spent >= self.limit
+
+
 class FailureBudget(tune.Callback, tune.Stopper):
     """Stops the whole search once ``limit`` trials have failed (after their retries)."""
 

@@ -45,6 +45,7 @@ class SearchSettings:
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
     time_budget_s: float | None = None
+    epoch_budget: int | None = None
     seed: int = 0
     address: str | None = None
     data: str | None = None
@@ -54,6 +55,7 @@ class SearchSettings:
     max_failures: int = 0
     max_failed_trials: int | None = None
     honest_early_stopping: bool = True
+    warm_start: bool = True
 
     def __post_init__(self) -> None:
         if self.scheduler not in ("asha", "fifo"):
@@ -70,6 +72,8 @@ class SearchSettings:
             raise UsageError(f"--max-failures {self.max_failures}: must be 0 or more")
         if self.max_failed_trials is not None and self.max_failed_trials < 1:
             raise UsageError(f"--max-failed-trials {self.max_failed_trials}: must be at least 1")
+        if self.epoch_budget is not None and self.epoch_budget < 1:
+            raise UsageError(f"--epoch-budget {self.epoch_budget}: must be at least 1")
         if self.reduction_factor <= 1:
             raise UsageError(f"--reduction-factor {self.reduction_factor}: must be more than 1")
         if not 1 <= self.grace_period <= self.epochs:

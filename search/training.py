@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,7 +94,8 @@ def train(config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0
     # A resumed trial reseeds by epoch, so it does not replay the first epochs' shuffles.
     keras.utils.set_random_seed(seed + initial_epoch)
     if model is None:
-        model = build_model(c, steps_per_execution=steps_per_execution)
+        steps = epochs * math.ceil(len(split.x_train) / c["batch_size"])
+        model = build_model(c, steps_per_execution=steps_per_execution, total_steps=steps)
     train_ds = train_dataset(split.x_train, split.y_train, c["batch_size"],
                              seed=seed, augmenter=make_augmenter(c, seed=seed))
     val_ds = eval_dataset(split.x_val, split.y_val)

@@ -16,7 +16,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from search.honest_search import HonestOptunaSearch
-from search.progress import FailureBudget, trial_dirname
+from search.progress import EpochBudget, FailureBudget, trial_dirname
 from search.settings import METRIC, MODE, SearchSettings
 from spaces import resolve_config
 
@@ -46,10 +46,10 @@ def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
 
 
 def warm_start_points(settings: SearchSettings) -> list[dict[str, Any]]:
-    """The seed configuration, if the space can produce it: evaluated first, so a search
-    never ends below the tutorial's network."""
+    """The seed configuration, if the space can produce it and ``settings.warm_start``:
+    evaluated first, so a search never ends below the tutorial's network."""
     seed = resolve_config({})
-    if not settings.space.contains(seed):
+    if not settings.warm_start or not settings.space.contains(seed):
         return []
     return [{k: v for k, v in seed.items() if k in settings.space.searched}]
 
@@ -113,8 +113,9 @@ def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
 def make_run_config(settings: SearchSettings, storage_path: str,
                     callbacks: list[tune.Callback]) -> tune.RunConfig:
     """Where and how to run: storage, the best and latest checkpoint of each trial, retries,
-    the failure budget, quiet output."""
+    the failure and epoch budgets, quiet output."""
     budget = FailureBudget(settings.max_failed_trials)
+    stop = tune.stopper.CombinedStopper(budget, EpochBudget(settings.epoch_budget))
     return tune.RunConfig(
         name=settings.name,
         storage_path=storage_path,
@@ -124,7 +125,7 @@ def make_run_config(settings: SearchSettings, storage_path: str,
         # this many times, then recorded as errored; the search goes on either way.
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         callbacks=[*callbacks, budget],
-        stop=budget,
+        stop=stop,
         verbose=0,
     )
 

@@ -20,6 +20,7 @@ from spaces.errors import SpaceError
 MAX_CONV_BLOCKS = 4
 
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,9 @@ CATALOG: dict[str, ParamSpec] = {
         ParamSpec("optimizer", str, _one_of(OPTIMIZERS), "adam", help="optimizer"),
         ParamSpec("learning_rate", float, _between(0.0, 10.0, low_open=True), 1e-3,
                   help="optimizer learning rate"),
+        ParamSpec("lr_schedule", str, _one_of(LR_SCHEDULES), "constant",
+                  help="learning rate over training: constant, or cosine decay to 0 by the "
+                       "last epoch"),
         ParamSpec("momentum", float, _FRACTION, 0.9, only_for=("optimizer", ("sgd",)),
                   help="SGD momentum (used by sgd only)"),
         ParamSpec("batch_size", int, _between(1, 4096), 32, help="training batch size"),

@@ -39,6 +39,7 @@ ROWS = [
     (["search", "--cpus-per-trial", "0"], r"argument --cpus-per-trial: 0 must be more than 0"),
     (["search", "--gpus-per-trial", "1.5"], r"--gpus-per-trial 1\.5: must be a fraction"),
     (["search", "--time-budget", "soon"], r"--time-budget 'soon': not a duration"),
+    (["search", "--epoch-budget", "0"], r"argument --epoch-budget: 0 must be at least 1"),
     (["search", "--epochs", "2", "--grace-period", "3"],
      r"--grace-period 3: must be between 1 and --epochs \(2\)"),
     (["search", "--reduction-factor", "1"], r"--reduction-factor 1\.0: must be more than 1"),

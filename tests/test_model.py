@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from spaces import SpaceError, load_space, preset_names, resolve_config, sample_
 @pytest.mark.parametrize("name", preset_names())
 def test_every_preset_samples_and_builds(name: str) -> None:
     for config in sample_configs(load_space(name), 3, seed=7):
-        model = build_model(config)
+        model = build_model(config, total_steps=100)
         assert model.output_shape == (None, 10)
         probs = model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0)
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
@@ -71,3 +73,22 @@ def test_deepest_model_and_batch_norm_build() -> None:
 def test_unbuildable_depth_names_the_parameter() -> None:
     with pytest.raises(SpaceError, match=r"conv_blocks: 5 breaks the rule 1 <= value <= 4"):
         build_model({"conv_blocks": 5})
+
+
+def test_cosine_schedule_decays_to_zero_and_survives_saving(tmp_path: Path) -> None:
+    config = {"conv_blocks": 1, "convs_per_block": 1, "learning_rate": 0.01,
+              "lr_schedule": "cosine"}
+    model = build_model(config, total_steps=4)
+    x, y = np.zeros((8, 28, 28, 1), np.float32), np.zeros(8, np.int64)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # 2 of 4 steps: half way
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.005, rel=1e-4)
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    again.fit(x, y, batch_size=4, epochs=1, verbose=0)  # the saved step count goes on
+    assert float(again.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_cosine_schedule_needs_the_step_count() -> None:
+    with pytest.raises(ValueError, match="lr_schedule cosine needs the number of training"):
+        build_model({"lr_schedule": "cosine"})

@@ -24,6 +24,7 @@ TUTORIAL = {
     "conv_blocks": 2, "convs_per_block": 2, "filters_1": 32, "filters_2": 64,
     "kernel_size_1": 5, "kernel_size_2": 3, "batch_norm": False, "conv_dropout": 0.25,
     "dense_units": 256, "dense_dropout": 0.5, "optimizer": "adam", "learning_rate": 0.001,
+    "lr_schedule": "constant",
     "batch_size": 32, "rotation": 10.0, "zoom": 0.1, "width_shift": 0.1, "height_shift": 0.1,
 }
 

@@ -89,6 +89,7 @@ def test_seed_is_evaluated_first_only_when_inside_the_space() -> None:
     assert point == {k: v for k, v in seed.items() if k in load_space("default").searched}
     assert "momentum" not in point and point["filters_2"] == 64
     assert warm_start_points(settings(space=load_space("smoke"))) == []
+    assert warm_start_points(settings(warm_start=False)) == []  # --no-warm-start
 
 
 def test_run_config_keeps_one_best_checkpoint() -> None:
@@ -100,7 +101,27 @@ def test_run_config_keeps_one_best_checkpoint() -> None:
         1, "val_accuracy", "max")
     assert rc.callbacks is not None and rc.callbacks[0] is printer
     budget = rc.callbacks[1]
-    assert isinstance(budget, FailureBudget) and rc.stop is budget and budget.limit is None
+    assert isinstance(budget, FailureBudget) and budget.limit is None
+    assert isinstance(rc.stop, tune.stopper.CombinedStopper)
+
+
+def test_epoch_budget_stops_the_search_at_the_nth_epoch_of_any_trial() -> None:
+    rc = make_run_config(settings(epoch_budget=4), "/tmp/store", [])
+    stop = rc.stop
+    assert stop is not None
+    for trial, epoch in (("a", 1), ("b", 1), ("b", 1), ("a", 2)):
+        assert not stop.stop_all()
+        # stops no single trial; b's epoch 1 comes twice (Ray repeats a trial's last result
+        # when it ends) and counts once
+        assert stop(trial, {"val_accuracy": 0.5, "training_iteration": epoch}) is False
+    assert not stop.stop_all()
+    stop("b", {"training_iteration": 2})
+    assert stop.stop_all()
+    unlimited = make_run_config(settings(), "/tmp/store", []).stop
+    assert unlimited is not None
+    for epoch in range(100):
+        unlimited("a", {"training_iteration": epoch + 1})
+    assert not unlimited.stop_all()
 
 
 def test_resources() -> None:
@@ -113,6 +134,7 @@ def test_resources() -> None:
     ({"grace_period": 4, "epochs": 3}, r"--grace-period 4: must be between 1 and --epochs \(3\)"),
     ({"gpus_per_trial": 1.5}, r"--gpus-per-trial 1.5: must be a fraction"),
     ({"reduction_factor": 1.0}, r"--reduction-factor 1.0: must be more than 1"),
+    ({"epoch_budget": 0}, r"--epoch-budget 0: must be at least 1"),
     ({"name": "../up"}, r"--name '../up': use letters, digits"),
 ])
 def test_bad_settings(overrides: dict[str, object], message: str) -> None:

@@ -1,0 +1,173 @@
+"""The two peers of the search-quality benchmark that run without Ray: Keras Tuner's
+Hyperband and a plain Optuna loop with Optuna's own pruner.
+
+Both train exactly what an mnist-hpo trial trains: the same space (sampled through the same
+define-by-run function), model builder, ``tf.data`` pipeline, augmentation, split and seed.
+Only the search algorithm differs. Every epoch trained goes into a :class:`Ledger`, in the
+order trained, until the budget of trial-epochs is spent; the systems are compared on that.
+Each tool runs with its own defaults (Hyperband and HyperbandPruner: factor 3), as a user
+would run it, with the same maximum epochs per trial.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from search.data import Split
+from search.model import build_model
+from search.training import STEPS_PER_EXECUTION, train
+from spaces import Space, resolve_config
+
+
+@dataclass
+class Ledger:
+    """Every epoch a system trained, in order, up to ``budget`` epochs."""
+
+    budget: int
+    curve: list[float] = field(default_factory=list)  # val_accuracy of each epoch
+    trials: set[str] = field(default_factory=set)
+    seen: set[tuple[str, int]] = field(default_factory=set)
+    best: tuple[float, dict[str, Any]] = (-1.0, {})
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def spent(self) -> bool:
+        return len(self.curve) >= self.budget
+
+    def record(self, trial: str, val_accuracy: float, config: dict[str, Any],
+               epoch: int | None = None) -> None:
+        """One epoch's result; ``epoch`` given, a result seen before is not counted again."""
+        if self.spent:  # a concurrent trial's epoch that ended after the budget
+            return
+        if epoch is not None:
+            if (trial, epoch) in self.seen:
+                return
+            self.seen.add((trial, epoch))
+        self.curve.append(val_accuracy)
+        self.trials.add(trial)
+        if val_accuracy > self.best[0]:
+            self.best = (val_accuracy, dict(config))
+
+    def summary(self) -> dict[str, Any]:
+        return {"curve": self.curve, "trials": len(self.trials),
+                "best_val_accuracy": self.best[0], "best_config": self.best[1],
+                "wall_s": time.perf_counter() - self.started}
+
+
+class LedgerCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    """Records each epoch; ends training once the budget is spent."""
+
+    def __init__(self, ledger: Ledger, trial: str, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.ledger, self.trial, self.config = ledger, trial, config
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.ledger.record(self.trial, float((logs or {})["val_accuracy"]), self.config)
+        if self.ledger.spent:
+            self.model.stop_training = True
+
+
+def run_optuna(space: Space, split: Split, *, epochs: int, budget: int, seed: int) -> Ledger:
+    """Optuna's TPE (defaults) and HyperbandPruner in a plain ``study.optimize`` loop."""
+    import optuna
+
+    ledger = Ledger(budget)
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs))
+
+    class Pruning(LedgerCallback):
+        def __init__(self, trial: optuna.Trial, config: dict[str, Any]) -> None:
+            super().__init__(ledger, str(trial.number), config)
+            self.optuna_trial = trial
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            super().on_epoch_end(epoch, logs)
+            if ledger.spent:
+                study.stop()
+            self.optuna_trial.report(float((logs or {})["val_accuracy"]), epoch + 1)
+            if not ledger.spent and self.optuna_trial.should_prune():
+                raise optuna.TrialPruned()
+
+    def objective(trial: optuna.Trial) -> float:
+        config = space.suggest(trial)
+        keras.backend.clear_session()
+        result = train(config, split, epochs=epochs, seed=seed, callbacks=[Pruning(trial, config)])
+        return max(row["val_accuracy"] for row in result.history)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(objective, n_trials=100_000)
+    return ledger
+
+
+class KerasTunerTrial:
+    """Keras Tuner's ``hp`` behind the Optuna calls ``Space.suggest`` makes."""
+
+    def __init__(self, hp: Any) -> None:
+        self.hp = hp
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
+                    log: bool = False) -> int:
+        return int(self.hp.Int(name, low, high, step=step, sampling="log" if log else "linear"))
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        return float(self.hp.Float(name, low, high, step=step,
+                                   sampling="log" if log else "linear"))
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        if all(isinstance(c, bool) for c in choices):  # hp.Choice gives 0/1 for booleans
+            value = self.hp.Boolean(name)
+            return value if value in choices else choices[0]
+        return self.hp.Choice(name, list(choices))
+
+
+def run_keras_tuner(space: Space, split: Split, *, epochs: int, budget: int, seed: int,
+                    workdir: Path) -> Ledger:
+    """Keras Tuner's Hyperband (its defaults), stopped when the budget is spent."""
+    import keras_tuner as kt
+
+    ledger = Ledger(budget)
+
+    class BudgetOracle(kt.oracles.HyperbandOracle):  # type: ignore[misc]
+        def populate_space(self, trial_id: str) -> dict[str, Any]:
+            if ledger.spent:
+                return {"status": "STOPPED", "values": None}
+            return dict(super().populate_space(trial_id))
+
+    class Tuner(kt.Hyperband):  # type: ignore[misc]
+        def __init__(self, **kwargs: Any) -> None:
+            # kt.Hyperband's own __init__ only builds its oracle; this one builds ours.
+            kt.Tuner.__init__(self, oracle=BudgetOracle(
+                objective=kt.Objective("val_accuracy", "max"), max_epochs=epochs,
+                hyperband_iterations=10_000, seed=seed), **kwargs)
+
+    class HyperModel(kt.HyperModel):  # type: ignore[misc]
+        def build(self, hp: Any) -> keras.Model:
+            config = resolve_config(space.suggest(KerasTunerTrial(hp)))
+            # The schedule spans the longest training a Hyperband bracket can give a trial,
+            # as ASHA's trials in mnist-hpo: --epochs.
+            total = epochs * math.ceil(len(split.x_train) / config["batch_size"])
+            return build_model(config, steps_per_execution=STEPS_PER_EXECUTION,
+                               total_steps=total)
+
+        def fit(self, hp: Any, model: keras.Model, *args: Any, callbacks: Any = (),
+                epochs: int = 1, initial_epoch: int = 0, **kwargs: Any) -> dict[str, float]:
+            config = space.suggest(KerasTunerTrial(hp))
+            trial = str(hp.values.get("tuner/trial_id") or id(model))
+            result = train(config, split, epochs=epochs, initial_epoch=initial_epoch,
+                           seed=seed, model=model,
+                           callbacks=[*callbacks, LedgerCallback(ledger, trial, config)])
+            return {"val_accuracy": max(row["val_accuracy"] for row in result.history)}
+
+    tuner = Tuner(hypermodel=HyperModel(), directory=str(workdir),
+                  project_name=f"hyperband-{seed}", overwrite=True)
+    tuner.search(verbose=0)
+    return ledger

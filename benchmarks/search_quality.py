@@ -1,0 +1,260 @@
+"""Search quality at equal budget: mnist-hpo against what a user would run instead.
+
+Six systems search the same space on the same data split (one split per seed, shared by all
+six) with the same budget in trial-epochs (every epoch of every trial counts):
+
+  mnist-hpo        TPE + ASHA, early-stopped trials told to Optuna as pruned (the default)
+  ray-optuna-asha  the same without that: Ray's stock OptunaSearch + ASHA
+  ray-random-asha  random search + ASHA in Ray Tune
+  ray-random       random search in Ray Tune, every trial trained to the last epoch
+  keras-tuner      Keras Tuner Hyperband
+  optuna           plain Optuna TPE with its HyperbandPruner, no Ray
+
+Every system trains the same networks the same way (see ``benchmarks/peers.py``); none
+evaluates the seed network first (``--no-warm-start``), so the samplers start equal. For
+each run the script records the best validation accuracy against trial-epochs spent, then
+retrains the winning configuration once from scratch (same split, seed and epochs) and
+evaluates it on the MNIST test set. It prints a table, writes ``search_quality.json`` and
+the figure ``search_quality.png``/``.svg`` to ``--out``.
+
+    python benchmarks/search_quality.py --data ../shared/data/mnist.npz            # ~1 h
+    python benchmarks/search_quality.py --data ../shared/data/mnist.npz --quick    # ~1.5 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from search.runtime import quiet_tensorflow, set_threads
+
+SYSTEMS = {
+    "mnist-hpo": "TPE + ASHA, honest early stopping (default)",
+    "ray-optuna-asha": "Ray's stock OptunaSearch (TPE) + ASHA",
+    "ray-random-asha": "random search + ASHA (Ray Tune)",
+    "ray-random": "random search, no early stopping (Ray Tune)",
+    "keras-tuner": "Keras Tuner Hyperband",
+    "optuna": "plain Optuna TPE + HyperbandPruner",
+}
+RAY_VARIANTS: dict[str, dict[str, Any]] = {
+    "mnist-hpo": {},
+    "ray-optuna-asha": {"honest_early_stopping": False},
+    "ray-random-asha": {"sampler": "random"},
+    "ray-random": {"sampler": "random", "scheduler": "fifo"},
+}
+FULL = {"subset": 6000, "validation": 5000, "epochs": 4, "budget": 40, "seeds": 3, "test": 10000}
+QUICK = {"subset": 400, "validation": 400, "epochs": 2, "budget": 6, "seeds": 1, "test": 1000}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", help="mnist.npz (default: $MNIST_HPO_DATA)")
+    p.add_argument("--space", default="default", help="preset or YAML space (default: default)")
+    p.add_argument("--quick", action="store_true", help="tiny scale, one seed (CI)")
+    for key, value in FULL.items():
+        p.add_argument(f"--{key}", type=int, help=f"(full: {value}, quick: {QUICK[key]})")
+    p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset")
+    p.add_argument("--out", default="benchmarks/results", help="folder for JSON and figure")
+    args = p.parse_args()
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.systems = [s for s in args.systems.split(",") if s]
+    unknown = set(args.systems) - set(SYSTEMS)
+    if unknown:
+        p.error(f"--systems: unknown {', '.join(sorted(unknown))}; choose from "
+                f"{', '.join(SYSTEMS)}")
+    return args
+
+
+def run_ray_system(system: str, args: argparse.Namespace, seed: int, storage: str) -> Any:
+    """One search through mnist-hpo's own driver (Ray Tune), stopped by ``--epoch-budget``."""
+    from ray import tune
+
+    from benchmarks.peers import Ledger
+    from search.driver import run_search
+    from search.settings import SearchSettings
+    from spaces import load_space
+
+    ledger = Ledger(args.budget)
+
+    class Record(tune.Callback):
+        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
+                            result: dict[str, Any], **info: Any) -> None:
+            # Ray hands a trial's last result over again when the trial ends.
+            ledger.record(trial.trial_id, float(result["val_accuracy"]), dict(trial.config),
+                          epoch=int(result["training_iteration"]))
+
+    settings = SearchSettings(
+        space=load_space(args.space), name=f"{system}-{seed}", storage=storage,
+        trials=100_000, epochs=args.epochs, epoch_budget=args.budget, seed=seed,
+        data=args.data, subset=args.subset, validation=args.validation, warm_start=False,
+        **RAY_VARIANTS[system])
+    run_search(settings, command=["benchmark"], callbacks=[Record()], quiet=True)
+    return ledger
+
+
+def best_so_far(curve: list[float]) -> list[float]:
+    out, best = [], float("-inf")
+    for v in curve:
+        best = max(best, v)
+        out.append(best)
+    return out
+
+
+def epochs_to_reach(curve: list[float], target: float) -> int | None:
+    """Trial-epochs after which ``curve``'s best first reaches ``target`` (None: never)."""
+    return next((i + 1 for i, v in enumerate(best_so_far(curve)) if v >= target - 1e-12),
+                None)
+
+
+def mean_curve(curves: list[list[float]]) -> list[float]:
+    return [statistics.mean(c[i] for c in curves) for i in range(min(map(len, curves)))]
+
+
+def main() -> None:
+    args = parse_args()
+    quiet_tensorflow()
+    set_threads(os.cpu_count())  # in-process peers and retraining use every core
+
+    import optuna
+    import ray
+
+    from benchmarks.peers import run_keras_tuner, run_optuna
+    from search.cli_search import loopback_if_local
+    from search.data import load_mnist, split_mnist
+    from search.driver import start_ray
+    from search.outputs import versions
+    from search.settings import SearchSettings
+    from search.training import evaluate, train
+    from spaces import load_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes: new models
+    space = load_space(args.space)
+    mnist = load_mnist(args.data)
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="mnist-hpo-quality-") as tmp:
+        loopback_if_local(None)
+        start_ray(SearchSettings(space=space, name="bench"))  # once for every Ray search
+        try:
+            for seed in range(args.seeds):
+                split = split_mnist(mnist, validation=args.validation, subset=args.subset,
+                                    seed=seed)
+                for system in args.systems:
+                    if system in RAY_VARIANTS:
+                        ledger = run_ray_system(system, args, seed, tmp)
+                    elif system == "keras-tuner":
+                        ledger = run_keras_tuner(space, split, epochs=args.epochs,
+                                                 budget=args.budget, seed=seed,
+                                                 workdir=Path(tmp) / "kt")
+                    else:
+                        ledger = run_optuna(space, split, epochs=args.epochs,
+                                            budget=args.budget, seed=seed)
+                    run = {"system": system, "seed": seed, **ledger.summary()}
+                    # The winner, retrained once from scratch, on the test set.
+                    model = train(run["best_config"], split, epochs=args.epochs,
+                                  seed=seed).model
+                    run["test_accuracy"] = evaluate(model, split.x_test[:args.test],
+                                                    split.y_test[:args.test])["accuracy"]
+                    runs.append(run)
+                    print(f"seed {seed} {system:<16} best val {run['best_val_accuracy']:.4f} "
+                          f"test {run['test_accuracy']:.4f} trials {run['trials']:>3} "
+                          f"epochs {len(run['curve'])} wall {run['wall_s']:.0f} s", flush=True)
+        finally:
+            ray.shutdown()
+
+    summary = summarize(runs, args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "search_quality.json").write_text(json.dumps(
+        {"args": vars(args), "machine": machine(), "versions": versions(),
+         "summary": summary, "runs": runs}, indent=2, default=str) + "\n")
+    plot(runs, args, out)
+    print(f"wrote {out / 'search_quality.json'} and {out / 'search_quality.png'}")
+
+
+def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """Print and return the table: per system, mean and spread over seeds."""
+    by_system = {s: [r for r in runs if r["system"] == s] for s in args.systems}
+    ours = mean_curve([r["curve"] for r in by_system.get("mnist-hpo", [])] or [[]])
+    print(f"\nSearch quality at equal budget: {args.budget} trial-epochs, up to {args.epochs} "
+          f"epochs per trial, {args.subset:,} training / {args.validation:,} validation images, "
+          f"test on {args.test:,}; {args.seeds} seed(s); {machine()['cpu']}")
+    print(f"{'system':<16} {'best val (mean ± sd)':>21} {'test of winner':>16} {'trials':>7} "
+          f"{'wall s':>7} {'mnist-hpo reaches it after':>27}")
+    table: dict[str, Any] = {}
+    for system, rs in by_system.items():
+        val = [r["best_val_accuracy"] for r in rs]
+        test = [r["test_accuracy"] for r in rs]
+        target = statistics.mean(best_so_far(r["curve"])[-1] for r in rs)
+        reach = epochs_to_reach(ours, target) if ours else None
+        row = {"best_val_mean": statistics.mean(val), "best_val_sd": _sd(val),
+               "test_mean": statistics.mean(test), "test_sd": _sd(test),
+               "trials_mean": statistics.mean(r["trials"] for r in rs),
+               "wall_s_mean": statistics.mean(r["wall_s"] for r in rs),
+               "mnist_hpo_epochs_to_reach": reach,
+               "half_budget_goal_met": reach is not None and reach <= args.budget / 2}
+        table[system] = row
+        reached = (f"{reach} epochs ({reach / args.budget:.0%})" if reach
+                   else "not reached" if ours else "n/a")
+        print(f"{system:<16} {row['best_val_mean']:>13.4f} ± {row['best_val_sd']:.4f} "
+              f"{row['test_mean']:>9.4f} ± {row['test_sd']:.4f} {row['trials_mean']:>7.1f} "
+              f"{row['wall_s_mean']:>7.0f} {reached:>27}")
+    print("Last column: trial-epochs mnist-hpo's mean best-so-far curve needs to reach the "
+          "system's mean final best (goal: at most half the budget).")
+    return table
+
+
+def plot(runs: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for system in args.systems:
+        curves = [best_so_far(r["curve"]) for r in runs if r["system"] == system]
+        x = range(1, min(map(len, curves)) + 1)
+        mean = mean_curve(curves)
+        low = [min(c[i - 1] for c in curves) for i in x]
+        high = [max(c[i - 1] for c in curves) for i in x]
+        line = ax.plot(x, mean, label=f"{system}: {SYSTEMS[system]}",
+                       linewidth=2.5 if system == "mnist-hpo" else 1.5)[0]
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.12)
+    finals = [best_so_far(r["curve"])[-1] for r in runs]
+    ax.set_ylim(min(finals) - 0.03, max(finals) + 0.005)
+    ax.set_xlabel("trial-epochs spent (all trials together)")
+    ax.set_ylabel("best validation accuracy so far")
+    ax.set_title(f"Search quality at equal budget ({args.seeds} seed(s): mean, band = min–max)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(out / f"search_quality.{ext}", dpi=120)
+    plt.close(fig)
+
+
+def _sd(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def machine() -> dict[str, Any]:
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "cpu")
+    return {"cpu": f"{os.cpu_count()} × {model}", "platform": platform.platform()}
+
+
+if __name__ == "__main__":
+    main()
