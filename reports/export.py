@@ -25,6 +25,8 @@ from reports.records import Experiment, ExperimentError, TrialRecord
 log = logging.getLogger(__name__)
 
 PREDICTIONS = "test_predictions.npz"
+#: What the exported models take, as the tutorial's network did (``search.scale_images``).
+INPUT = "float32 images of shape (N, 28, 28, 1), pixel values divided by 255"
 TOLERANCE = 1e-5  # largest difference in a predicted probability between the reloads
 
 
@@ -98,7 +100,7 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
     _write_json(out / "metrics.json", {
         "trial": trial.number, "checkpoint": str(checkpoint.parent),
         "val_accuracy": best.get("val_accuracy"), "epoch": best.get("epoch"),
-        "test_accuracy": accuracy, "test_loss": loss, "test_images": len(x),
+        "test_accuracy": accuracy, "test_loss": loss, "test_images": len(x), "input": INPUT,
         "data": {"source": mnist.source, "sha256": mnist.sha256},
         "reload_max_difference": difference, "experiment": str(experiment.path),
     })

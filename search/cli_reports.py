@@ -91,7 +91,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from reports.export import ExportError, export_trial
+    from reports.export import INPUT, ExportError, export_trial
     from reports.records import load_experiment
 
     experiment = load_experiment(args.experiment)
@@ -106,4 +106,5 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"Reloaded in a fresh process: predictions match (largest difference "
           f"{result.max_difference:.1e})")
     print(f"test_accuracy {result.test_accuracy:.4f} (10,000 test images, evaluated once)")
+    print(f"The model takes {INPUT}.")
     return 0

@@ -1,0 +1,44 @@
+"""The benchmarks' --quick modes: real Ray, TensorFlow, Keras Tuner and Optuna on a tiny
+real-MNIST subset. They check that every system ran, spent exactly the budget and wrote
+what README's Performance tables are made of; the figures themselves come from full runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+SYSTEMS = {"mnist-hpo", "mnist-hpo-cold", "ray-optuna-asha", "ray-random-asha", "ray-random",
+           "keras-tuner", "optuna"}
+
+
+def run_benchmark(script: str, mnist_path: Path, out: Path) -> str:
+    proc = subprocess.run([sys.executable, f"benchmarks/{script}", "--quick", "--data",
+                           str(mnist_path), "--out", str(out)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=400, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_search_quality_quick(mnist_path: Path, tmp_path: Path) -> None:
+    out = run_benchmark("search_quality.py", mnist_path, tmp_path)
+    result = json.loads((tmp_path / "search_quality.json").read_text())
+    runs = result["runs"]
+    assert {r["system"] for r in runs} == SYSTEMS
+    budget = result["args"]["budget"]
+    for run in runs:
+        # Every system spent exactly the budget: no epoch counted twice, none lost.
+        assert len(run["curve"]) == budget, run
+        assert run["best_val_accuracy"] == max(run["curve"]) > 0.1  # better than chance
+        assert run["best_config"]["batch_size"] > 0 and run["trials"] >= 1
+        assert 0.1 < run["test_accuracy"] <= 1.0
+    assert set(result["summary"]) == SYSTEMS
+    png = (tmp_path / "search_quality.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
+    assert "mnist-hpo reaches it" in out and "keras-tuner" in out
