@@ -32,9 +32,11 @@ class HonestOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self._max_epochs = max_epochs
         self._best: dict[str, float] = {}
+        self._reported: dict[str, int] = {}  # the last epoch told to Optuna, per trial
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         super().on_trial_result(trial_id, result)  # reports the epoch's value to Optuna
+        self._reported[trial_id] = int(result.get("training_iteration", 0))
         value = result.get(str(self._metric))
         if value is not None:
             self._best[trial_id] = max(float(value), self._best.get(trial_id, float(value)))
@@ -49,8 +51,9 @@ class HonestOptunaSearch(OptunaSearch):
             return
         epochs = int(result.get("training_iteration", self._max_epochs))
         last = result.get(str(self._metric))
-        if last is not None:
-            # Ray hands the final epoch's result to this method only, not on_trial_result.
+        if last is not None and epochs > self._reported.pop(trial_id, 0):
+            # Ray usually hands a trial's final result to this method only, not to
+            # on_trial_result too (then it was reported already, and Optuna would warn).
             ot_trial.report(float(last), epochs)
             self._best[trial_id] = max(float(last), self._best.get(trial_id, float(last)))
         best = self._best.pop(trial_id, None)

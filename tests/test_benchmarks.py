@@ -42,3 +42,15 @@ def test_search_quality_quick(mnist_path: Path, tmp_path: Path) -> None:
     png = (tmp_path / "search_quality.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
     assert "mnist-hpo reaches it" in out and "keras-tuner" in out
+
+
+def test_overview_quick(mnist_path: Path, tmp_path: Path) -> None:
+    out = run_benchmark("overview.py", mnist_path, tmp_path)
+    result = json.loads((tmp_path / "overview.json").read_text())
+    rows = {row["measurement"]: row for row in result["rows"]}
+    assert len(rows) >= 6, rows
+    for row in rows.values():
+        assert row["ours"] > 0 and row["peer"] > 0
+        assert row["ratio"] == pytest.approx(row["ours"] / row["peer"], rel=1e-6)
+    assert result["same_configs"]  # the search and the plain loop trained the same networks
+    assert "2 workers vs 1" in out and "reused vs fresh" in out
