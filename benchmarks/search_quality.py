@@ -71,7 +71,11 @@ def parse_args() -> argparse.Namespace:
         p.add_argument(f"--{key}", type=int, help=f"(full: {value}, quick: {QUICK[key]})")
     p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset")
     p.add_argument("--out", default="benchmarks/results", help="folder for JSON and figure")
+    p.add_argument("--replot", metavar="JSON", help="table and figure again from a "
+                   "search_quality.json, without searching")
     args = p.parse_args()
+    if args.replot:
+        return args
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -130,6 +134,11 @@ def mean_curve(curves: list[list[float]]) -> list[float]:
 
 def main() -> None:
     args = parse_args()
+    if args.replot:
+        saved = json.loads(Path(args.replot).read_text())
+        args = argparse.Namespace(**(saved["args"] | {"out": args.out}))
+        finish(saved["runs"], args, saved["machine"], saved["versions"])
+        return
     quiet_tensorflow()
     set_threads(os.cpu_count())  # in-process peers and retraining use every core
 
@@ -180,25 +189,32 @@ def main() -> None:
         finally:
             ray.shutdown()
 
-    summary = summarize(runs, args)
+    finish(runs, args, machine(), versions())
+
+
+def finish(runs: list[dict[str, Any]], args: argparse.Namespace, machine_info: dict[str, Any],
+           versions_info: dict[str, Any]) -> None:
+    """Print the table, write the JSON and the figure."""
+    summary = summarize(runs, args, machine_info["cpu"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "search_quality.json").write_text(json.dumps(
-        {"args": vars(args), "machine": machine(), "versions": versions(),
+        {"args": vars(args), "machine": machine_info, "versions": versions_info,
          "summary": summary, "runs": runs}, indent=2, default=str) + "\n")
     plot(runs, args, out)
     print(f"wrote {out / 'search_quality.json'} and {out / 'search_quality.png'}")
 
 
-def summarize(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+def summarize(runs: list[dict[str, Any]], args: argparse.Namespace,
+              cpu: str) -> dict[str, Any]:
     """Print and return the table: per system, mean and spread over seeds, and how soon
     mnist-hpo (with and without the seed first) reaches that system's final best."""
     by_system = {s: [r for r in runs if r["system"] == s] for s in args.systems}
-    ours = {name: mean_curve([r["curve"] for r in by_system[name]])
+    ours = {name: mean_curve([best_so_far(r["curve"]) for r in by_system[name]])
             for name in ("mnist-hpo", "mnist-hpo-cold") if by_system.get(name)}
     print(f"\nSearch quality at equal budget: {args.budget} trial-epochs, up to {args.epochs} "
           f"epochs per trial, {args.subset:,} training / {args.validation:,} validation images, "
-          f"test on {args.test:,}; {args.seeds} seed(s); {machine()['cpu']}")
+          f"test on {args.test:,}; {args.seeds} seed(s); {cpu}")
     print(f"{'system':<16} {'best val (mean ± sd)':>21} {'test of winner':>16} {'trials':>7} "
           f"{'wall s':>7} {'mnist-hpo reaches it':>21} {'cold reaches it':>16}")
     table: dict[str, Any] = {}
@@ -233,7 +249,7 @@ def plot(runs: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(8, 6.5))
     for system in args.systems:
         curves = [best_so_far(r["curve"]) for r in runs if r["system"] == system]
         x = range(1, min(map(len, curves)) + 1)
@@ -242,14 +258,14 @@ def plot(runs: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> Non
         high = [max(c[i - 1] for c in curves) for i in x]
         line = ax.plot(x, mean, label=f"{system}: {SYSTEMS[system]}",
                        linewidth=2.5 if system == "mnist-hpo" else 1.5)[0]
-        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.12)
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.06)
     finals = [best_so_far(r["curve"])[-1] for r in runs]
     ax.set_ylim(min(finals) - 0.03, max(finals) + 0.005)
     ax.set_xlabel("trial-epochs spent (all trials together)")
     ax.set_ylabel("best validation accuracy so far")
     ax.set_title(f"Search quality at equal budget ({args.seeds} seed(s): mean, band = min–max)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     fig.tight_layout()
     for ext in ("png", "svg"):
         fig.savefig(out / f"search_quality.{ext}", dpi=120)
