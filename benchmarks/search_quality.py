@@ -189,7 +189,9 @@ def main() -> None:
         finally:
             ray.shutdown()
 
-    finish(runs, args, machine(), versions())
+    from importlib import metadata
+
+    finish(runs, args, machine(), versions() | {"keras-tuner": metadata.version("keras-tuner")})
 
 
 def finish(runs: list[dict[str, Any]], args: argparse.Namespace, machine_info: dict[str, Any],
