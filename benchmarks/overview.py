@@ -20,22 +20,20 @@ noise from a shared machine hits both alike; medians are reported. Raw numbers g
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.machine import machine
 from benchmarks.search_overhead import MemoryProbe
 from search.runtime import quiet_tensorflow, set_threads
 
@@ -77,23 +75,6 @@ CASES: dict[str, tuple[int, int, bool]] = {
     "1 worker, fresh": (1, 1, False),
 }
 LOOP = "plain loop"
-
-
-def machine() -> dict[str, Any]:
-    """CPU and library versions, so numbers from different machines are not mixed up."""
-    model = platform.processor()  # often empty on Linux: /proc/cpuinfo says more
-    with contextlib.suppress(OSError):
-        model = next((ln.split(":", 1)[1].strip() for ln in
-                      Path("/proc/cpuinfo").read_text().splitlines()
-                      if ln.startswith("model name")), model)
-    versions = {}
-    for dist in ("tensorflow", "keras", "ray", "optuna"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "?"
-    return {"cpus": os.cpu_count(), "cpu": model or "unknown", "python": platform.python_version(),
-            **versions}
 
 
 def throughput(data: str | None, sizes: Sizes) -> dict[str, Any]:

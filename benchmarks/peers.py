@@ -11,7 +11,6 @@ would run it, with the same maximum epochs per trial.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import keras
 
 from search.data import Split
 from search.model import build_model
-from search.training import STEPS_PER_EXECUTION, train
+from search.training import STEPS_PER_EXECUTION, train, training_steps
 from spaces import Space, resolve_config
 
 
@@ -154,9 +153,8 @@ def run_keras_tuner(space: Space, split: Split, *, epochs: int, budget: int, see
             config = resolve_config(space.suggest(KerasTunerTrial(hp)))
             # The schedule spans the longest training a Hyperband bracket can give a trial,
             # as ASHA's trials in mnist-hpo: --epochs.
-            total = epochs * math.ceil(len(split.x_train) / config["batch_size"])
             return build_model(config, steps_per_execution=STEPS_PER_EXECUTION,
-                               total_steps=total)
+                               total_steps=training_steps(config, len(split.x_train), epochs))
 
         def fit(self, hp: Any, model: keras.Model, *args: Any, callbacks: Any = (),
                 epochs: int = 1, initial_epoch: int = 0, **kwargs: Any) -> dict[str, float]:

@@ -31,16 +31,19 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.machine import machine
 from search.runtime import quiet_tensorflow, set_threads
+
+if TYPE_CHECKING:
+    from spaces import Space
 
 SYSTEMS = {
     "mnist-hpo": "seed first, TPE + ASHA, honest early stopping (default)",
@@ -87,14 +90,14 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def run_ray_system(system: str, args: argparse.Namespace, seed: int, storage: str) -> Any:
+def run_ray_system(system: str, space: Space, args: argparse.Namespace, seed: int,
+                   storage: str) -> Any:
     """One search through mnist-hpo's own driver (Ray Tune), stopped by ``--epoch-budget``."""
     from ray import tune
 
     from benchmarks.peers import Ledger
     from search.driver import run_search
     from search.settings import SearchSettings
-    from spaces import load_space
 
     ledger = Ledger(args.budget)
 
@@ -106,7 +109,7 @@ def run_ray_system(system: str, args: argparse.Namespace, seed: int, storage: st
                           epoch=int(result["training_iteration"]))
 
     settings = SearchSettings(
-        space=load_space(args.space), name=f"{system}-{seed}", storage=storage,
+        space=space, name=f"{system}-{seed}", storage=storage,
         trials=100_000, epochs=args.epochs, epoch_budget=args.budget, seed=seed,
         data=args.data, subset=args.subset, validation=args.validation,
         **({"warm_start": False} | RAY_VARIANTS[system]))
@@ -137,7 +140,7 @@ def main() -> None:
     if args.replot:
         saved = json.loads(Path(args.replot).read_text())
         args = argparse.Namespace(**(saved["args"] | {"out": args.out}))
-        finish(saved["runs"], args, saved["machine"], saved["versions"])
+        finish(saved["runs"], args, saved["machine"])
         return
     quiet_tensorflow()
     set_threads(os.cpu_count())  # in-process peers and retraining use every core
@@ -149,7 +152,6 @@ def main() -> None:
     from search.cli_search import loopback_if_local
     from search.data import load_mnist, split_mnist
     from search.driver import start_ray
-    from search.outputs import versions
     from search.settings import SearchSettings
     from search.training import evaluate, train
     from spaces import load_space
@@ -168,7 +170,7 @@ def main() -> None:
                                     seed=seed)
                 for system in args.systems:
                     if system in RAY_VARIANTS:
-                        ledger = run_ray_system(system, args, seed, tmp)
+                        ledger = run_ray_system(system, space, args, seed, tmp)
                     elif system == "keras-tuner":
                         ledger = run_keras_tuner(space, split, epochs=args.epochs,
                                                  budget=args.budget, seed=seed,
@@ -189,19 +191,17 @@ def main() -> None:
         finally:
             ray.shutdown()
 
-    from importlib import metadata
-
-    finish(runs, args, machine(), versions() | {"keras-tuner": metadata.version("keras-tuner")})
+    finish(runs, args, machine("keras-tuner"))
 
 
-def finish(runs: list[dict[str, Any]], args: argparse.Namespace, machine_info: dict[str, Any],
-           versions_info: dict[str, Any]) -> None:
+def finish(runs: list[dict[str, Any]], args: argparse.Namespace,
+           machine_info: dict[str, Any]) -> None:
     """Print the table, write the JSON and the figure."""
-    summary = summarize(runs, args, machine_info["cpu"])
+    summary = summarize(runs, args, f"{machine_info['cpus']} × {machine_info['cpu']}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "search_quality.json").write_text(json.dumps(
-        {"args": vars(args), "machine": machine_info, "versions": versions_info,
+        {"args": vars(args), "machine": machine_info,
          "summary": summary, "runs": runs}, indent=2, default=str) + "\n")
     plot(runs, args, out)
     print(f"wrote {out / 'search_quality.json'} and {out / 'search_quality.png'}")
@@ -276,13 +276,6 @@ def plot(runs: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> Non
 
 def _sd(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def machine() -> dict[str, Any]:
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "cpu")
-    return {"cpu": f"{os.cpu_count()} × {model}", "platform": platform.platform()}
 
 
 if __name__ == "__main__":

@@ -44,15 +44,7 @@ class ExportResult:
 
 def choose_trial(experiment: Experiment, number: int | None) -> tuple[TrialRecord, Path]:
     """The best trial, or trial ``number``, and its checkpointed ``model.keras``."""
-    if number is None:
-        trial = experiment.best()
-    else:
-        found = [t for t in experiment.trials if t.number == number]
-        if not found:
-            numbers = ", ".join(str(t.number) for t in experiment.trials) or "none"
-            raise ExperimentError(f"--trial {number}: no such trial in {experiment.path} "
-                                  f"(trials: {numbers})")
-        trial = found[0]
+    trial = experiment.best() if number is None else experiment.trial(number)
     model = trial.checkpoint / "model.keras" if trial.checkpoint else None
     if model is None or not model.exists():
         raise ExperimentError(f"--trial {trial.number}: no checkpointed model in {trial.path}")

@@ -103,6 +103,15 @@ class Experiment:
         """Trials with at least one scored epoch."""
         return [t for t in self.trials if t.best_val_accuracy is not None]
 
+    def trial(self, number: int) -> TrialRecord:
+        """Trial ``number``; a bad-input error listing the trials there are otherwise."""
+        for t in self.trials:
+            if t.number == number:
+                return t
+        numbers = ", ".join(str(t.number) for t in self.trials) or "none"
+        raise ExperimentError(f"--trial {number}: no such trial in {self.path} "
+                              f"(trials: {numbers})")
+
     def best(self) -> TrialRecord:
         """The trial with the highest val_accuracy at any epoch."""
         finished = self.finished

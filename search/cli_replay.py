@@ -24,11 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from reports import load_experiment
 
     experiment = load_experiment(args.experiment)
-    trials = {t.number: t for t in experiment.trials}
-    if args.trial not in trials:
-        raise UsageError(f"--trial {args.trial}: no such trial in {experiment.path} (trials: "
-                         f"{', '.join(map(str, trials)) or 'none'})")
-    trial = trials[args.trial]
+    trial = experiment.trial(args.trial)
     if not trial.epochs or not trial.params:
         raise UsageError(f"--trial {args.trial}: it recorded no epoch, nothing to replay")
     m = experiment.manifest

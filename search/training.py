@@ -66,6 +66,12 @@ class TrainResult:
     seconds: float = 0.0
 
 
+def training_steps(config: Mapping[str, Any], images: int, epochs: int) -> int:
+    """Optimizer steps of ``epochs`` epochs over ``images`` images at the configuration's
+    batch size: what ``lr_schedule: cosine`` decays over."""
+    return epochs * math.ceil(images / int(config["batch_size"]))
+
+
 def train(config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0,
           callbacks: Sequence[keras.callbacks.Callback] = (),
           on_epoch: Callable[[dict[str, float]], None] | None = None,
@@ -94,8 +100,8 @@ def train(config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0
     # A resumed trial reseeds by epoch, so it does not replay the first epochs' shuffles.
     keras.utils.set_random_seed(seed + initial_epoch)
     if model is None:
-        steps = epochs * math.ceil(len(split.x_train) / c["batch_size"])
-        model = build_model(c, steps_per_execution=steps_per_execution, total_steps=steps)
+        model = build_model(c, steps_per_execution=steps_per_execution,
+                            total_steps=training_steps(c, len(split.x_train), epochs))
     train_ds = train_dataset(split.x_train, split.y_train, c["batch_size"],
                              seed=seed, augmenter=make_augmenter(c, seed=seed))
     val_ds = eval_dataset(split.x_val, split.y_val)

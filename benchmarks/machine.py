@@ -1,0 +1,31 @@
+"""The machine a benchmark ran on, recorded beside its numbers so that figures from
+different machines are not mixed up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from search.outputs import versions
+
+
+def machine(*extra_packages: str) -> dict[str, Any]:
+    """CPU count and model, platform, and the versions of the packages measured
+    (``search.outputs.versions`` plus ``extra_packages``)."""
+    model = platform.processor()  # often empty on Linux: /proc/cpuinfo says more
+    with contextlib.suppress(OSError):
+        model = next((line.split(":", 1)[1].strip() for line in
+                      Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), model)
+    found = versions()
+    for pkg in extra_packages:
+        try:
+            found[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            found[pkg] = "not installed"
+    return {"cpus": os.cpu_count(), "cpu": model or "unknown", "platform": platform.platform(),
+            **found}
