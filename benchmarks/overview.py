@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine
 from benchmarks.search_overhead import MemoryProbe
+from reports.status import SearchStatus
 from search.runtime import quiet_tensorflow, set_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +119,7 @@ def search(case: str, data: str | None, sizes: Sizes, trials: int | None = None)
                              quiet=True)
         wall = time.perf_counter() - start
         # A search that lost trials would look fast: fail loudly instead (CI runs this).
-        if outcome.status != "finished" or outcome.errored or outcome.trials != n:
+        if outcome.status is not SearchStatus.FINISHED or outcome.errored or outcome.trials != n:
             raise RuntimeError(f"search {case!r}: {outcome.status}, {outcome.trials}/{n} "
                                f"trials, errors: {outcome.failed}")
         configs = [t.params for t in load_experiment(outcome.experiment).trials]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reports.records import Experiment, TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @dataclass(frozen=True)
@@ -84,26 +87,13 @@ def param_effects(experiment: Experiment) -> list[ParamEffect]:
 
 
 def _importances(experiment: Experiment, searched: list[str]) -> dict[str, float]:
-    """PED-ANOVA importances from an in-memory Optuna study rebuilt from the records."""
+    """PED-ANOVA importances over :func:`importance_study`; empty when they cannot be
+    computed (under two completed trials, or every one scored the same)."""
     import optuna
 
-    from spaces import space_from_dict
-
-    space_yaml = {k: v for k, v in experiment.manifest.get("space", {}).items()
-                  if k in ("name", "description", "epochs", "params")}
-    try:
-        space = space_from_dict(space_yaml, source="search.json")
-    except ValueError:
-        return {}
-    distributions = {k: space.domains[k].to_optuna() for k in searched}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize")
-    for t in experiment.finished:
-        params = {k: v for k, v in t.params.items() if k in distributions}
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions={k: distributions[k] for k in params},
-            value=t.best_val_accuracy))
-    if len(study.trials) < 2:
+    study = importance_study(experiment, searched)
+    completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(completed) < 2:
         return {}
     try:
         # PED-ANOVA, Optuna 5's default evaluator: no scikit-learn needed. It warns when a
@@ -114,3 +104,27 @@ def _importances(experiment: Experiment, searched: list[str]) -> dict[str, float
             return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
     except (ValueError, RuntimeError):
         return {}  # e.g. every trial scored the same: nothing to attribute
+
+
+def importance_study(experiment: Experiment, searched: list[str]) -> optuna.Study:
+    """An in-memory Optuna study of the experiment's ended trials, each told as it ended
+    (:func:`reports.optuna_trials.to_optuna_trial`): importance is computed over the
+    completed ones, not over early-stopped trials' short-run scores."""
+    import optuna
+
+    from reports.optuna_trials import to_optuna_trial  # imports Optuna: only when drawn
+    from spaces import space_from_dict
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    space_yaml = {k: v for k, v in experiment.manifest.get("space", {}).items()
+                  if k in ("name", "description", "epochs", "params")}
+    try:
+        space = space_from_dict(space_yaml, source="search.json")
+    except ValueError:
+        return study
+    distributions = {k: space.domains[k].to_optuna() for k in searched if k in space.domains}
+    for record in experiment.trials:
+        if record.ended:
+            study.add_trial(to_optuna_trial(record, distributions))
+    return study

@@ -77,7 +77,7 @@ def importance(effects: list[ParamEffect], stem: Path) -> list[Path]:
     known = [e for e in effects if e.importance is not None][::-1]
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * max(len(known), 3) + 1.2))
     ax.barh([e.name for e in known], [e.importance or 0.0 for e in known])
-    ax.set(title="Parameter importance (Optuna PED-ANOVA, finished trials)",
+    ax.set(title="Parameter importance (Optuna PED-ANOVA, completed trials)",
            xlabel="importance (normalised to sum to 1)")
     if not known:
         ax.text(0.5, 0.5, "not enough finished trials", ha="center", transform=ax.transAxes)

@@ -16,9 +16,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from reports.status import SearchStatus
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "search.json"
+#: A trial checkpoint holds the model and, beside it, which epoch it is:
+#: ``{"epoch": 3, "val_accuracy": 0.9881}`` (written by the trainable, read back here).
+CHECKPOINT_MODEL = "model.keras"
+CHECKPOINT_STATE = "state.json"
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second")
 
 
@@ -33,7 +39,7 @@ class TrialState(Enum):
     STOPPED = "stopped early"
     ERRORED = "errored"
     RUNNING = "running"
-    INTERRUPTED = "interrupted"  # its search was interrupted; `mnist-hpo resume` continues it
+    INTERRUPTED = "interrupted"  # its search is paused; `mnist-hpo resume` continues it
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,15 @@ class TrialRecord:
     node: str = ""
     node_id: str = ""
     failures: int = 0
-    checkpoint: Path | None = None
+    #: Each kept checkpoint folder by the epoch its ``state.json`` names (Ray keeps the
+    #: trial's best and its latest).
+    checkpoints: dict[int, Path] = field(default_factory=dict)
     path: Path = field(default=Path("."))
+
+    @property
+    def ended(self) -> bool:
+        """Completed, stopped or errored: neither running nor waiting for a resume."""
+        return self.state not in (TrialState.RUNNING, TrialState.INTERRUPTED)
 
     @property
     def epochs_run(self) -> int:
@@ -59,9 +72,17 @@ class TrialRecord:
 
     @property
     def best_epoch(self) -> dict[str, float] | None:
-        """The epoch with the highest val_accuracy (the one whose model is kept)."""
+        """The epoch with the highest val_accuracy, the later one on a tie: the epoch whose
+        checkpoint Ray keeps as the best (it keeps the newest of equally scored ones)."""
         scored = [e for e in self.epochs if not math.isnan(e.get("val_accuracy", math.nan))]
-        return max(scored, key=lambda e: e["val_accuracy"]) if scored else None
+        return max(scored, key=lambda e: (e["val_accuracy"], e["epoch"])) if scored else None
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The checkpoint of the best epoch (the model export, replay and the report mean
+        by "the trial's model"); ``None`` when that epoch's checkpoint is not on disk."""
+        best = self.best_epoch
+        return self.checkpoints.get(int(best["epoch"])) if best else None
 
     @property
     def best_val_accuracy(self) -> float | None:
@@ -140,7 +161,10 @@ def load_experiment(path: str | Path) -> Experiment:
         manifest = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ExperimentError(f"{manifest_path}: corrupt JSON ({err})") from None
-    status = manifest.get("status", "running")
+    try:
+        status = SearchStatus.of(manifest)
+    except ValueError as err:
+        raise ExperimentError(f"{manifest_path}: {err}") from None
     max_epochs = int(manifest.get("budget", {}).get("epochs", 0))
     trials, skipped = [], []
     for folder in sorted(root.glob("trial_*")):
@@ -154,7 +178,7 @@ def load_experiment(path: str | Path) -> Experiment:
     return Experiment(root, manifest, sorted(trials, key=lambda t: t.number), skipped)
 
 
-def _read_trial(folder: Path, max_epochs: int, search_status: str) -> TrialRecord:
+def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> TrialRecord:
     params_file = folder / "params.json"
     try:
         # A trial that failed before it started has an error.txt and no params.json.
@@ -178,14 +202,12 @@ def _read_trial(folder: Path, max_epochs: int, search_status: str) -> TrialRecor
         state, error = TrialState.COMPLETED, None
     elif errors:
         state, error = TrialState.ERRORED, _last_error(errors)
-    elif search_status in ("finished", "time budget reached", "epoch budget reached") or \
-            last.get("done") == "True":
+    elif search_status.concluded or last.get("done") == "True":
         state, error = TrialState.STOPPED, None
-    elif search_status == "interrupted":
+    elif search_status.resumable:
         state, error = TrialState.INTERRUPTED, None
     else:
         state, error = TrialState.RUNNING, None
-    checkpoints = sorted(folder.glob("checkpoint_*"))
     return TrialRecord(
         number=int(folder.name.removeprefix("trial_")),
         trial_id=str(last.get("trial_id", "")),
@@ -194,9 +216,27 @@ def _read_trial(folder: Path, max_epochs: int, search_status: str) -> TrialRecor
         node=str(last.get("node_ip") or last.get("hostname") or ""),
         node_id=str(last.get("node_id") or ""),
         failures=failures,
-        checkpoint=checkpoints[-1] if checkpoints else None,
+        checkpoints=_checkpoints(folder),
         path=folder,
     )
+
+
+def _checkpoints(folder: Path) -> dict[int, Path]:
+    """Kept checkpoints by the epoch their ``state.json`` names.
+
+    The folder names (``checkpoint_000006``) count reports, not epochs, and the newest one is
+    not the best one: only the state file says which epoch a model is. A folder without a
+    readable state file is still being written (or is not ours) and is left out; of two
+    folders for one epoch (a retried epoch), the newer one is the model that went on.
+    """
+    found: dict[int, Path] = {}
+    for checkpoint in sorted(folder.glob("checkpoint_*")):
+        try:
+            state = json.loads((checkpoint / CHECKPOINT_STATE).read_text())
+            found[int(state["epoch"])] = checkpoint
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
 
 
 def _last_error(text: str) -> str:

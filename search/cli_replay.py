@@ -13,8 +13,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "replay", help="retrain one trial from its recorded configuration and seed",
         description="Retrain a trial with its recorded configuration, seed, data split and "
-                    "thread count, for as many epochs as it ran, and print its per-epoch "
-                    "curve beside the recorded one with the largest difference.")
+                    "thread count, planned over the search's epochs (as a learning-rate "
+                    "schedule was) and stopped where the trial stopped, and print its "
+                    "per-epoch curve beside the recorded one with the largest difference.")
     add_experiment_argument(p, data=True)
     p.add_argument("--trial", type=positive_int, required=True, metavar="N", help="trial number")
     p.set_defaults(run=run)
@@ -33,18 +34,18 @@ def run(args: argparse.Namespace) -> int:
 
     quiet_tensorflow()
     set_threads(int(m["resources"]["threads_per_trial"]))
-    from search.driver import recorded_split
-    from search.manifest import settings_from_manifest
+    from search.data import recorded_split
 
-    settings = settings_from_manifest(m, storage=str(experiment.path.parent))
-    split = recorded_split(m, settings, args.data)
-    epochs = int(trial.epochs[-1]["epoch"])
-    print(f"Replaying trial {trial.number} ({trial.status_text}): {epochs} epochs, seed "
-          f"{m['seed']}, {m['resources']['threads_per_trial']} thread(s)")
+    split = recorded_split(m["data"], args.data)
+    # A trial ASHA stopped at epoch 2 of 9 trained with a schedule planned over 9 epochs:
+    # replaying 2 epochs would decay it over 2, and differ for a reason not the trial's.
+    planned, ran = experiment.max_epochs, int(trial.epochs[-1]["epoch"])
+    print(f"Replaying trial {trial.number} ({trial.status_text}): {ran} of {planned} planned "
+          f"epochs, seed {m['seed']}, {m['resources']['threads_per_trial']} thread(s)")
 
     from search.training import train
 
-    result = train(trial.params, split, epochs=epochs, seed=m["seed"])
+    result = train(trial.params, split, epochs=planned, stop_after=ran, seed=m["seed"])
     print(f"{'epoch':>5}  {'recorded val_acc':>16}  {'replayed val_acc':>16}  {'difference':>10}"
           f"  {'recorded loss':>13}  {'replayed loss':>13}")
     worst = 0.0

@@ -46,34 +46,38 @@ def add_parsers(sub: Any) -> None:
 
     e = sub.add_parser(
         "export", help="export the best trial's model, verified, with its test accuracy",
-        description="Writes model.keras and a TensorFlow SavedModel (saved_model/, endpoint "
-                    "'serve'), config.json and metrics.json; reloads both in a fresh process "
-                    "and checks their predictions equal the trained model's; evaluates once "
-                    "on the test set.")
+        description="Exports the checkpoint of the trial's best epoch. Checks that it scores "
+                    "the recorded val_accuracy of that epoch on the search's validation "
+                    "images; writes model.keras and a TensorFlow SavedModel (saved_model/, "
+                    "endpoint 'serve'), config.json and metrics.json; reloads both in a fresh "
+                    "process and checks their predictions equal the model's; evaluates once "
+                    "on the test set. Exit 1 if a check fails.")
     add_experiment_argument(e)
     e.add_argument("--trial", type=positive_int, metavar="N", help="trial number (default: best)")
     e.add_argument("--out", metavar="DIR", help="new folder (default: EXPERIMENT/export)")
     e.add_argument("--data", metavar="PATH",
-                   help="MNIST for the test set (default: the search's, else $MNIST_HPO_DATA)")
+                   help="the search's MNIST file, if it moved (validation and test images; "
+                        "default: the recorded path, else $MNIST_HPO_DATA)")
     e.set_defaults(run=run_export)
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     from reports.leaderboard import leaderboard_rows, render
     from reports.records import load_experiment
+    from reports.status import SearchStatus
 
     while True:
         experiment = load_experiment(args.experiment)
         text = render(leaderboard_rows(experiment, sort=args.sort, top=args.top), args.format)
-        running = experiment.manifest.get("status") != "finished"
         if not args.watch:
             print(text)
             return 0
+        status = SearchStatus.of(experiment.manifest)  # load_experiment checked it
         # Clear the screen and home the cursor, so the table redraws in place.
-        print(f"\033[2J\033[H{experiment.path} ({'running' if running else 'finished'}, "
+        print(f"\033[2J\033[H{experiment.path} ({status.value}, "
               f"{len(experiment.trials)} trials, {time.strftime('%H:%M:%S')})\n{text}",
               flush=True)
-        if not running:
+        if status.ended:
             return 0
         time.sleep(args.watch)
 
@@ -101,8 +105,10 @@ def run_export(args: argparse.Namespace) -> int:
     except ExportError as err:
         print(f"mnist-hpo export: FAILED: {err}", file=sys.stderr)
         return 1
-    print(f"Exported trial {result.trial} to {out}/: model.keras, saved_model/, config.json, "
-          f"metrics.json")
+    print(f"Exported trial {result.trial}, epoch {result.epoch} to {out}/: model.keras, "
+          f"saved_model/, config.json, metrics.json")
+    print(f"Re-evaluated on the search's validation images: val_accuracy "
+          f"{result.val_accuracy:.4f}, as recorded")
     print(f"Reloaded in a fresh process: predictions match (largest difference "
           f"{result.max_difference:.1e})")
     print(f"test_accuracy {result.test_accuracy:.4f} (10,000 test images, evaluated once)")

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reports.status import SearchStatus
 from search.cli_args import add_data_options, add_experiment_argument, positive_int
 from search.settings import SearchSettings, parse_duration
 
@@ -139,13 +140,14 @@ def run(args: argparse.Namespace) -> int:
 def report_outcome(outcome: SearchOutcome) -> int:
     """Print how the search ended, the best trial and what to run next; the exit code."""
     print()
-    if outcome.status == "interrupted":
+    status = outcome.status
+    if status is SearchStatus.INTERRUPTED:
         print(f"Interrupted after {outcome.trials} of {outcome.planned} trials; the experiment "
               f"is saved. Continue it with: mnist-hpo resume {outcome.experiment}")
-    elif outcome.status in ("time budget reached", "epoch budget reached"):
-        print(f"{outcome.status.capitalize()} after {outcome.trials} of {outcome.planned} "
+    elif status in (SearchStatus.TIME_BUDGET, SearchStatus.EPOCH_BUDGET):
+        print(f"{status.value.capitalize()} after {outcome.trials} of {outcome.planned} "
               f"trials.")
-    elif outcome.status == "failure budget reached":
+    elif status is SearchStatus.FAILURE_BUDGET:
         print(f"Stopped: {len(outcome.failed)} trials failed, the --max-failed-trials budget:")
         for number, reason in outcome.failed:
             print(f"  trial {number}: {reason}")
@@ -158,9 +160,9 @@ def report_outcome(outcome: SearchOutcome) -> int:
     print(f"Best: trial {outcome.best_trial}, val_accuracy={outcome.best_score:.4f}")
     print(f"Best configuration: {json.dumps(outcome.best_config)}")
     print(f"Leaderboard: mnist-hpo leaderboard {outcome.experiment}")
-    if outcome.status == "interrupted":
+    if status is SearchStatus.INTERRUPTED:
         return 130
-    if outcome.status == "failure budget reached":
+    if status is SearchStatus.FAILURE_BUDGET:
         return 1
     return 0 if outcome.errored < outcome.trials else 1
 

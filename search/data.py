@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +128,23 @@ def split_mnist(data: MnistData, validation: int = 5000, subset: int | None = No
     return Split(x_train=data.x_train[train], y_train=data.y_train[train],
                  x_val=data.x_train[val], y_val=data.y_train[val],
                  x_test=data.x_test, y_test=data.y_test)
+
+
+def recorded_split(record: Mapping[str, Any], path: str | None = None) -> Split:
+    """The split a search trained and validated on, from its manifest's ``data`` record
+    (source, SHA-256, validation, subset, split seed); ``path`` overrides the source.
+
+    Raises:
+        DataError: the file is not the one the search used (SHA-256 differs).
+    """
+    source = path or record["source"]
+    mnist = load_mnist(None if source == KERAS_SOURCE else source)
+    if record.get("sha256") and mnist.sha256 != record["sha256"]:
+        raise DataError(f"{mnist.source}: not the data this search used (SHA-256 "
+                        f"{mnist.sha256[:12]}... != {record['sha256'][:12]}...); "
+                        f"pass the original file with --data")
+    return split_mnist(mnist, validation=int(record["validation"]), subset=record.get("subset"),
+                       seed=int(record["split_seed"]))
 
 
 def scale_images(x: np.ndarray) -> np.ndarray:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.data import Split, load_mnist, split_mnist
-from search.errors import DataError, UsageError
+from reports.status import SearchStatus
+from search.data import Split, load_mnist, recorded_split, split_mnist
+from search.errors import UsageError
 from search.manifest import (
     MANIFEST,
     build_manifest,
@@ -34,7 +35,7 @@ class SearchOutcome:
     """What the user is told at the end."""
 
     experiment: str
-    status: str  # finished | time/epoch/failure budget reached | interrupted
+    status: SearchStatus
     trials: int
     planned: int
     errored: int
@@ -106,11 +107,16 @@ def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
     """
     experiment = Path(path).expanduser().resolve()
     manifest = read_manifest(experiment)
-    if manifest.get("status") == "finished":
+    status = _status(manifest, experiment)
+    if status is SearchStatus.FINISHED:
         raise UsageError(f"{experiment}: this search already finished all its trials; "
                          f"nothing to resume")
+    if status.concluded:
+        # Its unfinished trials were told to Optuna as stopped: they cannot go on.
+        raise UsageError(f"{experiment}: this search ended ({status.value}); add trials "
+                         f"with `mnist-hpo extend {experiment} --trials N`")
     settings = settings_from_manifest(manifest, storage=str(experiment.parent))
-    split = recorded_split(manifest, settings, data)
+    split = recorded_split(manifest["data"], data)
 
     def restored_tuner() -> Any:
         from ray import tune
@@ -124,18 +130,11 @@ def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
     return run_tuner(settings, restored_tuner, manifest, experiment, str(experiment))
 
 
-def recorded_split(manifest: dict[str, Any], settings: SearchSettings,
-                   data: str | None = None) -> Split:
-    """The split a search trained on, from the data file it recorded (or ``data``), which
-    must be the same file (SHA-256)."""
-    source = data or manifest["data"]["source"]
-    mnist = load_mnist(None if source == "keras.datasets.mnist" else source)
-    if mnist.sha256 != manifest["data"]["sha256"]:
-        raise DataError(f"{mnist.source}: not the data this search started with (SHA-256 "
-                        f"{mnist.sha256[:12]}... != {manifest['data']['sha256'][:12]}...); "
-                        f"pass the original file with --data")
-    return split_mnist(mnist, validation=settings.validation, subset=settings.subset,
-                       seed=settings.seed)
+def _status(manifest: dict[str, Any], experiment: Path) -> SearchStatus:
+    try:
+        return SearchStatus.of(manifest)
+    except ValueError as err:
+        raise UsageError(f"{experiment}: {err}") from None
 
 
 def trainable(settings: SearchSettings, split: Split) -> Any:
@@ -174,7 +173,12 @@ def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
     if experiment is None:
         return _from_grid(grid, where, settings.trials)
     outcome = _conclude(experiment, settings, elapsed)
-    finish_manifest(experiment / MANIFEST, manifest, status=outcome.status,
+    if outcome.status.concluded:
+        from search.honest_search import close_unfinished_trials
+        from search.wiring import JOURNAL
+
+        close_unfinished_trials(experiment / JOURNAL)
+    finish_manifest(experiment / MANIFEST, manifest, status=outcome.status.value,
                     trials_run=outcome.trials, trials_errored=outcome.errored,
                     best_trial=outcome.best_trial, best_val_accuracy=outcome.best_score,
                     best_config=outcome.best_config, best_checkpoint=outcome.best_checkpoint)
@@ -191,16 +195,16 @@ def _conclude(experiment: Path, settings: SearchSettings, elapsed: float) -> Sea
     failed = [(t.number, t.error or "") for t in records.trials
               if t.state is TrialState.ERRORED]
     if len(done) >= settings.trials:
-        status = "finished"
+        status = SearchStatus.FINISHED
     elif settings.max_failed_trials and len(failed) >= settings.max_failed_trials:
-        status = "failure budget reached"
+        status = SearchStatus.FAILURE_BUDGET
     elif settings.epoch_budget and sum(t.epochs_run for t in records.trials) >= \
             settings.epoch_budget:
-        status = "epoch budget reached"
+        status = SearchStatus.EPOCH_BUDGET
     elif settings.time_budget_s and elapsed >= settings.time_budget_s * 0.98:
-        status = "time budget reached"
+        status = SearchStatus.TIME_BUDGET
     else:
-        status = "interrupted"
+        status = SearchStatus.INTERRUPTED
     best = records.best() if records.finished else None
     return SearchOutcome(
         str(experiment), status, len(done), settings.trials, len(failed),
@@ -216,11 +220,11 @@ def _from_grid(grid: Any, where: str, planned: int) -> SearchOutcome:
     try:
         best = grid.get_best_result(metric=METRIC, mode=MODE, scope="all")
     except RuntimeError:
-        return SearchOutcome(where, "finished", len(grid), planned, len(grid.errors),
+        return SearchOutcome(where, SearchStatus.FINISHED, len(grid), planned, len(grid.errors),
                              None, None, None, None)
     scores = best.metrics_dataframe[METRIC] if best.metrics_dataframe is not None else None
     checkpoint = best.get_best_checkpoint(METRIC, MODE) if best.best_checkpoints else None
-    return SearchOutcome(where, "finished", len(grid), planned, len(grid.errors),
+    return SearchOutcome(where, SearchStatus.FINISHED, len(grid), planned, len(grid.errors),
                          int(best.path.rstrip("/").rsplit("trial_", 1)[-1]),
                          float(scores.max()) if scores is not None else None,
                          dict(best.config), checkpoint.path if checkpoint else None)

@@ -17,9 +17,13 @@ from typing import Any
 
 import optuna
 
-from reports import TrialRecord, TrialState, load_experiment
-from search.driver import SearchOutcome, recorded_split, run_tuner, trainable
+from reports import TrialRecord, load_experiment
+from reports.optuna_trials import to_optuna_trial
+from reports.status import SearchStatus
+from search.data import recorded_split
+from search.driver import SearchOutcome, run_tuner, trainable
 from search.errors import UsageError
+from search.honest_search import open_journal
 from search.manifest import read_manifest, settings_from_manifest
 from search.progress import TrialPrinter
 from search.settings import MODE
@@ -39,21 +43,21 @@ def extend_search(path: str | Path, trials: int, space: str | None = None,
     """
     experiment = Path(path).expanduser().resolve()
     manifest = read_manifest(experiment)
-    status = manifest.get("status")
-    if status in ("running", "interrupted", None):
-        raise UsageError(f"{experiment}: the search is {status or 'not finished'}; finish it "
+    status = SearchStatus.of(manifest)
+    if status in (SearchStatus.RUNNING, SearchStatus.INTERRUPTED):
+        raise UsageError(f"{experiment}: the search is {status.value}; finish it "
                          f"with `mnist-hpo resume {experiment}` before extending it")
     before = settings_from_manifest(manifest, storage=str(experiment.parent))
     new_space = load_space(space) if space else before.space
     records = load_experiment(experiment).trials
     offset = max((t.number for t in records), default=0)
     settings = dataclasses.replace(before, space=new_space, trials=before.trials + trials)
-    split = recorded_split(manifest, settings, data)
+    split = recorded_split(manifest["data"], data)
 
     n = len(manifest.get("extensions", [])) + 1
     study_name = f"{settings.name}-extend-{n}"
     told, outside = tell_history(experiment / JOURNAL, study_name, records, new_space,
-                                 before.space, settings.epochs)
+                                 before.space)
     print(f"Extending {experiment.name}: {trials} more trials after trial {offset}; the "
           f"sampler starts from {told} earlier trials"
           + (f" ({outside} lie outside the new space)" if outside else "") + ".", flush=True)
@@ -64,7 +68,7 @@ def extend_search(path: str | Path, trials: int, space: str | None = None,
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trials": trials, "after_trial": offset,
         "space": new_space.name, "optuna_study": study_name, "told": told,
         "outside_space": outside}]
-    manifest["status"] = "running"
+    manifest["status"] = SearchStatus.RUNNING.value
     extension = Extension(study_name=study_name, trials=trials, offset=offset)
 
     def tuner() -> Any:
@@ -83,39 +87,21 @@ def extend_search(path: str | Path, trials: int, space: str | None = None,
 
 
 def tell_history(journal: Path, study_name: str, records: list[TrialRecord], space: Space,
-                 old_space: Space, max_epochs: int) -> tuple[int, int]:
+                 old_space: Space) -> tuple[int, int]:
     """Create ``study_name`` in the journal holding every ended trial of ``records``.
 
     Returns:
         (trials told, trials left out because a value lies outside the new space).
     """
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(journal)))
-    study = optuna.create_study(study_name=study_name, storage=storage,
+    study = optuna.create_study(study_name=study_name, storage=open_journal(journal),
                                 direction="maximize" if MODE == "max" else "minimize")
     told = outside = 0
-    for t in records:
-        if t.state in (TrialState.RUNNING, TrialState.INTERRUPTED):
-            continue
+    for t in (t for t in records if t.ended):
         distributions = _distributions(t, space, old_space)
         if distributions is None:
             outside += 1
             continue
-        params = {k: t.params[k] for k in distributions}
-        values = {int(e["epoch"]): e["val_accuracy"] for e in t.epochs}
-        if t.state is TrialState.COMPLETED:
-            trial = optuna.trial.create_trial(params=params, distributions=distributions,
-                                              value=t.best_val_accuracy,
-                                              intermediate_values=values)
-        elif t.state is TrialState.STOPPED and values:
-            trial = optuna.trial.create_trial(params=params, distributions=distributions,
-                                              value=values[max(values)],
-                                              intermediate_values=values,
-                                              state=optuna.trial.TrialState.PRUNED)
-        else:
-            trial = optuna.trial.create_trial(params=params, distributions=distributions,
-                                              state=optuna.trial.TrialState.FAIL)
-        study.add_trial(trial)
+        study.add_trial(to_optuna_trial(t, distributions))
         told += 1
     return told, outside
 

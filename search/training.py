@@ -76,13 +76,15 @@ def train(config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0
           callbacks: Sequence[keras.callbacks.Callback] = (),
           on_epoch: Callable[[dict[str, float]], None] | None = None,
           steps_per_execution: int = STEPS_PER_EXECUTION,
-          model: keras.Model | None = None, initial_epoch: int = 0) -> TrainResult:
+          model: keras.Model | None = None, initial_epoch: int = 0,
+          stop_after: int | None = None) -> TrainResult:
     """Build the configuration's model and fit it on ``split``'s training images.
 
     Args:
         config: A configuration (validated and completed by ``spaces.resolve_config``).
         split: Training and validation arrays; the test set is not touched here.
-        epochs: Epochs to train (callbacks may stop earlier).
+        epochs: Epochs planned: what ``lr_schedule: cosine`` decays over (callbacks, or
+            ``stop_after``, may stop earlier).
         seed: Seeds Python, NumPy and TensorFlow, the shuffling and the augmentation.
         callbacks: Run after the timing callback, so they see ``seconds`` and
             ``images_per_second`` in the logs.
@@ -95,6 +97,8 @@ def train(config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0
         model: Continue training this model (restored from a checkpoint) instead of
             building a fresh one; ``initial_epoch`` epochs are then already done.
         initial_epoch: Epochs already trained; numbering and ``epochs`` count from 0.
+        stop_after: Stop once this many epochs are done, as a trial stopped early did,
+            with the schedule still planned over ``epochs`` (``mnist-hpo replay``).
     """
     c = resolve_config(config)
     # A resumed trial reseeds by epoch, so it does not replay the first epochs' shuffles.
@@ -107,7 +111,8 @@ def train(config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0
     val_ds = eval_dataset(split.x_val, split.y_val)
     timer = EpochMetrics(len(split.x_train), on_epoch)
     start = time.perf_counter()
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+    last = epochs if stop_after is None else min(epochs, stop_after)
+    model.fit(train_ds, validation_data=val_ds, epochs=last, initial_epoch=initial_epoch,
               callbacks=[StopOnDivergence(), timer, *callbacks], verbose=0,
               shuffle=False)  # the dataset reshuffles itself each epoch
     return TrainResult(model=model, history=timer.rows, seconds=time.perf_counter() - start)

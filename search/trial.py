@@ -12,13 +12,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from reports.records import CHECKPOINT_MODEL, CHECKPOINT_STATE
 from search.data import Split
 from search.runtime import quiet_tensorflow, set_threads
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_MODEL = "model.keras"
-CHECKPOINT_STATE = "state.json"
 
 
 def run_trial(config: dict[str, Any], *, split: Split, epochs: int, seed: int, threads: int,

@@ -11,8 +11,8 @@ import keras
 import ray
 from ray import tune
 
+from reports.records import CHECKPOINT_MODEL, CHECKPOINT_STATE
 from search.training import EPOCH_KEYS
-from search.trial import CHECKPOINT_MODEL, CHECKPOINT_STATE
 
 
 class TuneReporter(keras.callbacks.Callback):  # type: ignore[misc]

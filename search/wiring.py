@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from search.honest_search import HonestOptunaSearch
+from search.honest_search import HonestOptunaSearch, open_journal
 from search.progress import EpochBudget, FailureBudget, trial_dirname
 from search.settings import METRIC, MODE, SearchSettings
 from spaces import resolve_config
@@ -63,10 +61,7 @@ def make_searcher(settings: SearchSettings, experiment_dir: Path | None,
     (:class:`~search.honest_search.HonestOptunaSearch`); ``honest_early_stopping=False``
     keeps Ray's stock behaviour (every trial COMPLETE with its last score), for comparison.
     """
-    storage = None
-    if experiment_dir is not None:
-        backend = JournalFileBackend(str(experiment_dir / JOURNAL))
-        storage = JournalStorage(backend)
+    storage = open_journal(experiment_dir / JOURNAL) if experiment_dir is not None else None
     common: dict[str, Any] = {
         "space": settings.space.suggest, "metric": METRIC, "mode": MODE,
         "points_to_evaluate": warm_start_points(settings) if warm_start else None,

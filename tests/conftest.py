@@ -57,3 +57,24 @@ def search_run(mnist_path: Path, tmp_path_factory: pytest.TempPathFactory
                    "--data", str(mnist_path), "--storage", str(storage), "--name", "e2e")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return storage / "e2e", proc.stdout
+
+
+@pytest.fixture(scope="session")
+def budget_run(mnist_path: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[Path, str]:
+    """A real search that ends on its epoch budget with a trial in flight: ``(folder,
+    stdout)``.
+
+    One trial at a time, 4 epochs each, 9 epochs in all on 2,000 real images: trials 1 and 2
+    run their 4 epochs and trial 3 is stopped by the budget during its second. With seed 0
+    the space gives trial 2 Adam at 0.03 with a constant rate, which overshoots: its best
+    epoch is its third, not its last; trial 3 has a cosine schedule planned over 4 epochs.
+    """
+    storage = tmp_path_factory.mktemp("experiments")
+    proc = run_cli("search", "--space", str(REPO / "tests/data/budget_space.yaml"),
+                   "--trials", "4", "--epochs", "4", "--scheduler", "fifo",
+                   "--epoch-budget", "9", "--max-concurrent", "1", "--subset", "2000",
+                   "--validation", "1000", "--cpus-per-trial", "1", "--seed", "0",
+                   "--data", str(mnist_path), "--storage", str(storage), "--name", "budget")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return storage / "budget", proc.stdout

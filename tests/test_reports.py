@@ -164,3 +164,93 @@ def test_leaderboard_imports_neither_tensorflow_nor_ray(tmp_path: Path) -> None:
                 if line.startswith("import time:")}
     assert "reports" in imported
     assert not imported & {"tensorflow", "keras", "ray", "optuna"}
+
+
+def write_checkpoint(trial: Path, index: int, epoch: int, val: float) -> Path:
+    """A checkpoint folder as the trainable writes it (the model file's bytes say which)."""
+    folder = trial / f"checkpoint_{index:06d}"
+    folder.mkdir()
+    (folder / "model.keras").write_text(f"epoch {epoch}")
+    (folder / "state.json").write_text(json.dumps({"epoch": epoch, "val_accuracy": val}))
+    return folder
+
+
+def test_the_best_checkpoint_is_the_best_epochs_not_the_latest(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "e")
+    trial = root / "trial_0003"  # val 0.93, 0.98, 0.96: best epoch 2, latest epoch 3
+    best = write_checkpoint(trial, 1, epoch=2, val=0.98)
+    write_checkpoint(trial, 2, epoch=3, val=0.96)
+    (trial / "checkpoint_000003").mkdir()  # being written: no state.json yet
+    record = load_experiment(root).trial(3)
+    assert record.checkpoint == best
+    assert sorted(record.checkpoints) == [2, 3]
+
+
+def test_a_tie_is_the_later_epoch_as_ray_keeps_it(tmp_path: Path) -> None:
+    root = tmp_path / "e"
+    write_experiment(root)
+    trial = write_trial(root, 5, {"learning_rate": 0.01, "dense_units": 64}, [0.9, 0.95, 0.95])
+    write_checkpoint(trial, 2, epoch=3, val=0.95)
+    record = load_experiment(root).trial(5)
+    assert record.best_epoch is not None and record.best_epoch["epoch"] == 3
+    assert record.checkpoint == trial / "checkpoint_000002"
+
+
+def test_no_checkpoint_of_the_best_epoch_is_none(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "e")
+    write_checkpoint(root / "trial_0003", 2, epoch=3, val=0.96)  # only the latest survived
+    assert load_experiment(root).trial(3).checkpoint is None
+
+
+@pytest.mark.parametrize(("status", "state"), [
+    ("time budget reached", TrialState.STOPPED),
+    ("epoch budget reached", TrialState.STOPPED),
+    ("finished", TrialState.STOPPED),
+    # The failure budget and an interruption pause the search: `resume` continues the trial.
+    ("failure budget reached", TrialState.INTERRUPTED),
+    ("interrupted", TrialState.INTERRUPTED),
+    ("running", TrialState.RUNNING),
+])
+def test_a_trial_in_flight_when_the_search_ended(tmp_path: Path, status: str,
+                                                 state: TrialState) -> None:
+    root = write_experiment(tmp_path / "e", status=status)
+    write_trial(root, 5, {"learning_rate": 0.01, "dense_units": 64}, [0.9], done=False)
+    assert load_experiment(root).trial(5).state is state
+
+
+def test_an_unknown_status_is_named(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "e", status="paused")
+    with pytest.raises(ExperimentError, match=r"search.json: unknown status 'paused' \(known: "
+                                              r"running, finished, time budget reached"):
+        load_experiment(root)
+
+
+@pytest.mark.parametrize("status", ["finished", "time budget reached", "epoch budget reached",
+                                    "failure budget reached", "interrupted"])
+def test_watch_returns_once_the_search_has_ended(tmp_path: Path, status: str) -> None:
+    root = write_experiment(tmp_path / "e", status=status)
+    proc = subprocess.run([sys.executable, "-m", "search", "leaderboard", str(root), "--watch",
+                           "0.1"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0 and f"({status}, 4 trials" in proc.stdout
+
+
+def test_importance_is_computed_over_trials_told_as_they_ended(tmp_path: Path) -> None:
+    import optuna
+
+    from reports.plot_data import importance_study
+
+    root = write_experiment(tmp_path / "e")
+    manifest = json.loads((root / "search.json").read_text())
+    manifest["space"] = {"name": "t", "params": {"learning_rate": {"low": 1e-7, "high": 0.5,
+                                                                    "log": True},
+                                                 "dense_units": {"choices": [32, 64, 128]}}}
+    (root / "search.json").write_text(json.dumps(manifest))
+    study = importance_study(load_experiment(root), ["learning_rate", "dense_units"])
+    told = {t.params["learning_rate"]: t for t in study.trials}
+    S = optuna.trial.TrialState
+    assert {lr: t.state for lr, t in told.items()} == {0.001: S.COMPLETE, 1e-6: S.PRUNED,
+                                                        0.01: S.COMPLETE, 0.1: S.FAIL}
+    # Completed: the best epoch's score; stopped early: its per-epoch values, never COMPLETE.
+    assert told[0.01].value == 0.98 and told[0.01].intermediate_values == {
+        1: 0.93, 2: 0.98, 3: 0.96}
+    assert told[1e-6].intermediate_values == {1: 0.20}

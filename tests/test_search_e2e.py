@@ -12,8 +12,8 @@ import optuna
 import pytest
 from conftest import run_cli
 
+from reports.records import CHECKPOINT_MODEL
 from search.data import load_mnist, scale_images
-from search.trial import CHECKPOINT_MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +119,8 @@ def test_replay_reproduces_a_trial(search_run: tuple[Path, str]) -> None:
     proc = run_cli("replay", str(experiment), "--trial", "1")
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("Replaying trial 1 (completed): 2 epochs, seed 0, 1 thread")
+    assert lines[0].startswith("Replaying trial 1 (completed): 2 of 2 planned epochs, seed 0, "
+                               "1 thread")
     worst = float(lines[-1].split("difference: ")[1].split()[0])
     assert worst <= 0.005, proc.stdout  # same seed, split and threads: the same curve
     bad = run_cli("replay", str(experiment), "--trial", "9")
