@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ray import tune
 
-from search.driver import run_search
-from search.settings import SearchSettings
-from spaces import load_space
+from mnist_hpo.search.tune.driver import run_search
+from mnist_hpo.search.tune.settings import SearchSettings
+from mnist_hpo.spaces import load_space
 
 
 def gpus_visible() -> int:

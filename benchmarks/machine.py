@@ -10,12 +10,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from search.outputs import versions
+from mnist_hpo.search.outputs import versions
 
 
 def machine(*extra_packages: str) -> dict[str, Any]:
     """CPU count and model, platform, and the versions of the packages measured
-    (``search.outputs.versions`` plus ``extra_packages``)."""
+    (``mnist_hpo.search.outputs.versions`` plus ``extra_packages``)."""
     model = platform.processor()  # often empty on Linux: /proc/cpuinfo says more
     with contextlib.suppress(OSError):
         model = next((line.split(":", 1)[1].strip() for line in

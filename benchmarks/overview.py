@@ -4,7 +4,7 @@
    same model, with and without augmentation (``train_throughput.py``, run as it is).
 2. Orchestration overhead: a small search (``smoke`` space, FIFO, 1 epoch per trial, one
    worker with one CPU) against a plain Python loop in this process that loads the same data
-   and calls ``search.training.train`` on the configurations the search ran.
+   and calls ``mnist_hpo.search.training.train`` on the configurations the search ran.
 3. Scaling: that search with 2 workers × 1 CPU, against 1 worker × 1 CPU and 1 worker × 2 CPUs.
 4. Worker reuse: the one-worker search with reused worker processes against a fresh process
    per trial (``search_overhead.py`` measures this with all cores busy).
@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine
 from benchmarks.search_overhead import MemoryProbe
-from reports.status import SearchStatus
-from search.runtime import quiet_tensorflow, set_threads
+from mnist_hpo.reports.status import SearchStatus
+from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,10 +101,10 @@ def throughput(data: str | None, sizes: Sizes) -> dict[str, Any]:
 def search(case: str, data: str | None, sizes: Sizes, trials: int | None = None) -> dict[str, Any]:
     """One search, timed from the caller's side (data loading and the conclusion included),
     in a fresh storage folder; returns the configurations it ran, in trial order."""
-    from reports import load_experiment
-    from search.driver import run_search
-    from search.settings import SearchSettings
-    from spaces import load_space
+    from mnist_hpo.reports import load_experiment
+    from mnist_hpo.search.tune.driver import run_search
+    from mnist_hpo.search.tune.settings import SearchSettings
+    from mnist_hpo.spaces import load_space
 
     workers, cpus, reuse = CASES[case]
     n = trials or sizes.trials
@@ -132,8 +132,8 @@ def plain_loop(configs: list[dict[str, Any]], data: str | None, sizes: Sizes) ->
     Same split, seed, epochs and thread count (1) as a trial; no checkpoints, no processes."""
     import keras
 
-    from search.data import load_mnist, split_mnist
-    from search.training import train
+    from mnist_hpo.search.training.data import load_mnist, split_mnist
+    from mnist_hpo.search.training.fit import train
 
     start = time.perf_counter()
     split = split_mnist(load_mnist(data), validation=sizes.validation, subset=sizes.images,
@@ -153,9 +153,9 @@ def run_all(data: str | None, sizes: Sizes) -> dict[str, Any]:
     """Searches and the loop, alternating; Ray is started once and shared by every search."""
     import ray
 
-    from search.driver import start_ray
-    from search.settings import SearchSettings
-    from spaces import load_space
+    from mnist_hpo.search.tune.driver import start_ray
+    from mnist_hpo.search.tune.settings import SearchSettings
+    from mnist_hpo.spaces import load_space
 
     # The driver's own start-up (same worker environment as `mnist-hpo search`); run_search
     # then joins this runtime instead of starting and stopping one per search.
@@ -247,7 +247,7 @@ def main() -> None:
     # TensorFlow's import is timed because every fresh trial process pays it too.
     t0 = time.perf_counter()
     set_threads(1)
-    import search.training  # noqa: F401  (loads TensorFlow and Keras)
+    import mnist_hpo.search.training.fit  # noqa: F401  (loads TensorFlow and Keras)
 
     tf_import_s = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -19,10 +19,10 @@ from typing import Any
 
 import keras
 
-from search.data import Split
-from search.model import build_model
-from search.training import STEPS_PER_EXECUTION, train, training_steps
-from spaces import Space, resolve_config
+from mnist_hpo.search.training.data import Split
+from mnist_hpo.search.training.model import build_model
+from mnist_hpo.search.training.fit import STEPS_PER_EXECUTION, train, training_steps
+from mnist_hpo.spaces import Space, resolve_config
 
 
 @dataclass

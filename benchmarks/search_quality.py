@@ -40,10 +40,10 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine
-from search.runtime import quiet_tensorflow, set_threads
+from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 if TYPE_CHECKING:
-    from spaces import Space
+    from mnist_hpo.spaces import Space
 
 SYSTEMS = {
     "mnist-hpo": "seed first, TPE + ASHA, honest early stopping (default)",
@@ -96,8 +96,8 @@ def run_ray_system(system: str, space: Space, args: argparse.Namespace, seed: in
     from ray import tune
 
     from benchmarks.peers import Ledger
-    from search.driver import run_search
-    from search.settings import SearchSettings
+    from mnist_hpo.search.tune.driver import run_search
+    from mnist_hpo.search.tune.settings import SearchSettings
 
     ledger = Ledger(args.budget)
 
@@ -149,12 +149,12 @@ def main() -> None:
     import ray
 
     from benchmarks.peers import run_keras_tuner, run_optuna
-    from search.cli_search import loopback_if_local
-    from search.data import load_mnist, split_mnist
-    from search.driver import start_ray
-    from search.settings import SearchSettings
-    from search.training import evaluate, train
-    from spaces import load_space
+    from mnist_hpo.search.cli.search import loopback_if_local
+    from mnist_hpo.search.training.data import load_mnist, split_mnist
+    from mnist_hpo.search.tune.driver import start_ray
+    from mnist_hpo.search.tune.settings import SearchSettings
+    from mnist_hpo.search.training.fit import evaluate, train
+    from mnist_hpo.spaces import load_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes: new models

@@ -8,7 +8,7 @@ validation excluded) and the first epoch (graph tracing) is left out.
 The bare side is what a Keras 3 user writes by hand: float32 NumPy arrays into
 ``model.fit``, with Keras' stock RandomRotation, RandomZoom and RandomTranslation layers as
 the first layers of the model when augmentation is on. mnist-hpo's side is
-``search.training.train``: uint8 ``tf.data``, one-pass affine augmentation in the pipeline,
+``mnist_hpo.search.training.train``: uint8 ``tf.data``, one-pass affine augmentation in the pipeline,
 ``steps_per_execution``.
 
     python benchmarks/train_throughput.py --data ../shared/data/mnist.npz
@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.runtime import quiet_tensorflow, set_threads
+from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,11 +52,11 @@ def main() -> None:
 
     import keras
 
-    from search.data import load_mnist, scale_images, split_mnist
-    from search.model import build_model, make_optimizer
-    from search.pipeline import make_augmenter
-    from search.training import EpochMetrics, train
-    from spaces import resolve_config
+    from mnist_hpo.search.training.data import load_mnist, scale_images, split_mnist
+    from mnist_hpo.search.training.model import build_model, make_optimizer
+    from mnist_hpo.search.training.pipeline import make_augmenter
+    from mnist_hpo.search.training.fit import EpochMetrics, train
+    from mnist_hpo.spaces import resolve_config
 
     split = split_mnist(load_mnist(args.data), validation=2000, subset=args.images)
     base = resolve_config(json.loads(args.config))

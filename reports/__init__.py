@@ -1,13 +1,13 @@
 """Reading what a search did: trial records, leaderboard, figures, HTML report, export.
 
 Everything here works on the experiment folder alone, as plain trial records, without
-TensorFlow or Ray; only ``reports.export`` loads Keras, to reload and verify the model.
+TensorFlow or Ray; only ``export`` loads Keras, to reload and verify the model.
 """
 
 from __future__ import annotations
 
-from reports.leaderboard import leaderboard_rows, render
-from reports.records import (
+from mnist_hpo.reports.leaderboard import leaderboard_rows, render
+from mnist_hpo.reports.records import (
     Experiment,
     ExperimentError,
     TrialRecord,

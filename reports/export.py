@@ -10,7 +10,6 @@ is evaluated once on the test set. Keras and TensorFlow are imported only here.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -22,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from reports.records import CHECKPOINT_MODEL, Experiment, ExperimentError, TrialRecord
+from mnist_hpo.reports.records import CHECKPOINT_MODEL, Experiment, ExperimentError, TrialRecord
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS = "test_predictions.npz"
-#: What the exported models take, as the tutorial's network did (``search.scale_images``).
+#: What the exported models take, as the tutorial's network did (``search.training.scale_images``).
 INPUT = "float32 images of shape (N, 28, 28, 1), pixel values divided by 255"
 TOLERANCE = 1e-5  # largest difference in a predicted probability between the reloads
 #: Largest difference between the re-evaluated and the recorded val_accuracy: under one
@@ -75,16 +74,17 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
     check that the file is the model the leaderboard ranked.
 
     Raises:
-        ExperimentError: bad input (no such trial, no checkpoint, ``out`` not empty).
+        ExperimentError: bad input (no such trial, no checkpoint).
+        UsageError: ``out`` exists and is not empty.
         DataError: the data is not the file the search used.
         ExportError: the model does not score its record, or a reload failed or predicted
             differently.
     """
+    from mnist_hpo.search.outputs import check_out_dir, claim_out_dir, write_json
+
     trial, checkpoint = choose_trial(experiment, number)
-    if out.exists() and any(out.iterdir()):
-        raise ExperimentError(f"--out {out}: already exists and is not empty; choose a new "
-                              f"folder (nothing was overwritten)")
-    from search.data import recorded_split, resolve_source, scale_images  # numpy only
+    check_out_dir(out)
+    from mnist_hpo.search.training.data import recorded_split, resolve_source, scale_images  # numpy only
 
     source = data or _recorded_source(experiment) or resolve_source()
     split = recorded_split(experiment.manifest["data"], source)
@@ -102,7 +102,7 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
                           f"{len(split.y_val):,} validation images, its record says "
                           f"{recorded:.4f} ({checkpoint.parent}); nothing was exported")
 
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out)
     model.save(out / "model.keras")
     model.export(str(out / "saved_model"), format="tf_saved_model", verbose=False)
     x = scale_images(split.x_test)
@@ -115,8 +115,8 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
     wrong = np.flatnonzero(predicted != split.y_test)
     np.savez_compressed(out / PREDICTIONS, y_true=split.y_test, y_pred=predicted,
                         wrong_images=split.x_test[wrong[:36]])
-    _write_json(out / "config.json", trial.params)
-    _write_json(out / "metrics.json", {
+    write_json(out / "config.json", trial.params)
+    write_json(out / "metrics.json", {
         "trial": trial.number, "epoch": epoch, "checkpoint": str(checkpoint.parent),
         "val_accuracy": recorded, "val_accuracy_reevaluated": val_accuracy,
         "validation_images": len(split.y_val),
@@ -140,7 +140,7 @@ def _verify_in_fresh_process(out: Path, x: np.ndarray, expected: np.ndarray) -> 
     with tempfile.TemporaryDirectory(prefix="mnist-hpo-verify-") as tmp:
         images, result = Path(tmp) / "x.npy", Path(tmp) / "predictions.npz"
         np.save(images, x)
-        proc = subprocess.run([sys.executable, "-m", "reports.verify", str(out), str(images),
+        proc = subprocess.run([sys.executable, "-m", "mnist_hpo.reports.verify", str(out), str(images),
                                str(result)], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -154,7 +154,3 @@ def _verify_in_fresh_process(out: Path, x: np.ndarray, expected: np.ndarray) -> 
             raise ExportError(f"{out}: the reloaded {name} model predicts differently from "
                               f"the trained one (largest difference {diff:.2e} > {TOLERANCE})")
     return max(diffs.values())
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -15,7 +15,7 @@ from typing import Any
 
 import optuna
 
-from reports.records import TrialRecord, TrialState
+from mnist_hpo.reports.records import TrialRecord, TrialState
 
 
 def to_optuna_trial(record: TrialRecord, distributions: Mapping[str, Any]

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from reports.plot_data import Curves, History, ParamEffect
+from mnist_hpo.reports.plot_data import Curves, History, ParamEffect
 
 
 def save(fig: Figure, stem: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from reports.status import SearchStatus
+from mnist_hpo.reports.status import SearchStatus
 
 log = logging.getLogger(__name__)
 
@@ -151,20 +151,11 @@ def load_experiment(path: str | Path) -> Experiment:
         ExperimentError: the folder is missing, empty, or has no readable ``search.json``.
     """
     root = Path(path)
-    if not root.is_dir():
-        raise ExperimentError(f"{root}: no such experiment folder")
-    manifest_path = root / MANIFEST
-    if not manifest_path.is_file():
-        what = "is empty" if not any(root.iterdir()) else f"has no {MANIFEST}"
-        raise ExperimentError(f"{root}: {what}; not an experiment written by mnist-hpo search")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ExperimentError(f"{manifest_path}: corrupt JSON ({err})") from None
+    manifest = read_manifest(root)
     try:
         status = SearchStatus.of(manifest)
     except ValueError as err:
-        raise ExperimentError(f"{manifest_path}: {err}") from None
+        raise ExperimentError(f"{root / MANIFEST}: {err}") from None
     max_epochs = int(manifest.get("budget", {}).get("epochs", 0))
     trials, skipped = [], []
     for folder in sorted(root.glob("trial_*")):
@@ -176,6 +167,27 @@ def load_experiment(path: str | Path) -> Experiment:
             log.warning("skipping %s: %s", folder.name, err)
             skipped.append(f"{folder.name}: {err}")
     return Experiment(root, manifest, sorted(trials, key=lambda t: t.number), skipped)
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The ``search.json`` of an experiment folder: the one place that reads it.
+
+    Raises:
+        ExperimentError: the folder is missing or empty, or its ``search.json`` is missing
+            or corrupt (one line naming which).
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise ExperimentError(f"{root}: no such experiment folder")
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        what = "is empty" if not any(root.iterdir()) else f"has no {MANIFEST}"
+        raise ExperimentError(f"{root}: {what}; not an experiment written by mnist-hpo search")
+    try:
+        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ExperimentError(f"{manifest_path}: corrupt JSON ({err})") from None
+    return manifest
 
 
 def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> TrialRecord:
@@ -242,7 +254,7 @@ def _checkpoints(folder: Path) -> dict[int, Path]:
 def _last_error(text: str) -> str:
     """The exception line of the last failure in Ray's error.txt."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    # "search.failures.DivergedError: ..." reads better as "DivergedError: ...".
+    # "mnist_hpo.search.training.divergence.DivergedError: ..." reads better as "DivergedError: ...".
     return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", lines[-1]) if lines else "unknown error"
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reports import plot_data, plots
-from reports.leaderboard import leaderboard_rows, render
-from reports.records import Experiment
+from mnist_hpo.reports import plot_data, plots
+from mnist_hpo.reports.leaderboard import leaderboard_rows, render
+from mnist_hpo.reports.records import Experiment
 
 PREDICTIONS = "test_predictions.npz"
 

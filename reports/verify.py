@@ -1,6 +1,6 @@
 """Reload an exported model in a fresh process and write its predictions (run by export).
 
-    python -m reports.verify EXPORT_DIR IMAGES.npy OUT.npz
+    python -m mnist_hpo.reports.verify EXPORT_DIR IMAGES.npy OUT.npz
 
 Loads ``model.keras`` with plain ``keras.models.load_model`` and the SavedModel with
 TensorFlow, as a serving stack would, and predicts the same images with both.

@@ -1,29 +1,13 @@
-"""The driver: data, model builder, training, Ray Tune + Optuna wiring, and the CLI.
+"""Runs searches, in three rooms with one direction of dependency::
 
-Importing this package is cheap: the TensorFlow-backed names (``build_model``, ``train``,
-``evaluate``) are loaded on first use, so ``mnist-hpo spaces`` never starts TensorFlow.
+    mnist_hpo.spaces  <-  search.training  <-  search.tune  <-  search.cli
+
+- ``training``: one configuration's data, model and fit (TensorFlow; nothing of Ray).
+- ``tune``: Ray Tune + Optuna: settings, the factories of Ray and Optuna objects, the
+  searcher, the trainable, callbacks, driver, extend, manifest.
+- ``cli``: what the user types (``mnist-hpo``).
+
+``errors`` (the exceptions whose message is for the user) and ``outputs`` (folders and
+files a run writes) serve all three. ``mnist_hpo.reports`` reads what a search wrote and
+never imports ``tune`` or ``cli``.
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-from search.data import MnistData, Split, load_mnist, scale_images, split_mnist
-from search.errors import DataError, UsageError
-
-if TYPE_CHECKING:
-    from search.model import build_model
-    from search.training import TrainResult, evaluate, train
-
-_LAZY = {"build_model": "search.model", "train": "search.training",
-         "evaluate": "search.training", "TrainResult": "search.training"}
-
-__all__ = ["DataError", "MnistData", "Split", "TrainResult", "UsageError", "build_model",
-           "evaluate", "load_mnist", "scale_images", "split_mnist", "train"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'search' has no attribute {name!r}")

@@ -1,5 +1,5 @@
-"""``python -m search`` is ``mnist-hpo``."""
+"""``python -m mnist_hpo.search`` is ``mnist-hpo``."""
 
-from search.cli import run
+from mnist_hpo.search.cli import run
 
 run()

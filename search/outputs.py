@@ -10,19 +10,25 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from search.errors import UsageError
+from mnist_hpo.search.errors import UsageError
 
 
-def claim_out_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
-    """Create ``path`` for a new run; refuse one that already holds files.
+def check_out_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """``path`` as a folder a new run may write: absent or empty; a one-line error otherwise.
 
-    Checked before any training, so a mistyped ``--out`` costs nothing and never clobbers
-    an earlier run's model.
+    Checked before any work, so a mistyped ``--out`` costs nothing and never clobbers an
+    earlier run's files.
     """
     out = Path(path)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{flag} {out}: already exists and is not an empty folder; "
                          f"choose a new folder (nothing was overwritten)")
+    return out
+
+
+def claim_out_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """:func:`check_out_dir`, then create the folder."""
+    out = check_out_dir(path, flag)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from spaces.catalog import CATALOG, MAX_CONV_BLOCKS, OPTIMIZERS, ParamSpec
-from spaces.config import resolve_config
-from spaces.domains import Choice, Domain, Fixed, FloatRange, IntRange
-from spaces.errors import SpaceError
-from spaces.loader import load_space, preset_names, space_from_dict
-from spaces.sampling import sample_configs
-from spaces.space import Space
+from mnist_hpo.spaces.catalog import CATALOG, MAX_CONV_BLOCKS, OPTIMIZERS, ParamSpec
+from mnist_hpo.spaces.config import resolve_config
+from mnist_hpo.spaces.domains import Choice, Domain, Fixed, FloatRange, IntRange
+from mnist_hpo.spaces.errors import SpaceError
+from mnist_hpo.spaces.loader import load_space, preset_names, space_from_dict
+from mnist_hpo.spaces.sampling import sample_configs
+from mnist_hpo.spaces.space import Space
 
 __all__ = [
     "CATALOG",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from spaces.errors import SpaceError
+from mnist_hpo.spaces.errors import SpaceError
 
 #: A 28×28 input halves at every block's 2×2 max-pooling with "same" padding:
 #: 28 → 14 → 7 → 3 → 1. A fifth block would pool a 1×1 map down to nothing.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from spaces.catalog import (
+from mnist_hpo.spaces.catalog import (
     CATALOG,
     blocks,
     config_key,
@@ -13,7 +13,7 @@ from spaces.catalog import (
     inactive_reason,
     is_active,
 )
-from spaces.errors import SpaceError
+from mnist_hpo.spaces.errors import SpaceError
 
 
 def resolve_config(partial: Mapping[str, Any], source: str = "configuration") -> dict[str, Any]:

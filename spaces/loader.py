@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
-from spaces.catalog import CATALOG, blocks, config_key, default_value
-from spaces.domains import Domain, Fixed
-from spaces.errors import SpaceError
-from spaces.parse import parse_domain
-from spaces.space import Space
+from mnist_hpo.spaces.catalog import CATALOG, blocks, config_key, default_value
+from mnist_hpo.spaces.domains import Domain, Fixed
+from mnist_hpo.spaces.errors import SpaceError
+from mnist_hpo.spaces.parse import parse_domain
+from mnist_hpo.spaces.space import Space
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 _TOP_KEYS = {"name", "description", "epochs", "params"}

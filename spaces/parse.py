@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from spaces.catalog import ParamSpec
-from spaces.domains import Choice, Domain, Fixed, FloatRange, IntRange
-from spaces.errors import SpaceError
+from mnist_hpo.spaces.catalog import ParamSpec
+from mnist_hpo.spaces.domains import Choice, Domain, Fixed, FloatRange, IntRange
+from mnist_hpo.spaces.errors import SpaceError
 
 _RANGE_KEYS = {"low", "high", "log", "step"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spaces.space import Space
+from mnist_hpo.spaces.space import Space
 
 
 def sample_configs(space: Space, n: int, seed: int = 0) -> list[dict[str, Any]]:

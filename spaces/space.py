@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from spaces.catalog import CATALOG, ParamSpec, blocks, config_key, is_active
-from spaces.domains import Domain, Fixed, TrialLike
+from mnist_hpo.spaces.catalog import CATALOG, ParamSpec, blocks, config_key, is_active
+from mnist_hpo.spaces.domains import Domain, Fixed, TrialLike
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Space:
         return [k for k, d in self.domains.items() if not isinstance(d, Fixed)]
 
     def to_yaml_dict(self) -> dict[str, Any]:
-        """The YAML form of this space; :func:`spaces.load_space` reads it back unchanged."""
+        """The YAML form of this space; :func:`mnist_hpo.spaces.load_space` reads it back unchanged."""
         params: dict[str, Any] = {}
         for spec in CATALOG.values():
             forms = [self.domains[config_key(spec.name, b)].to_yaml()

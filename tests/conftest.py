@@ -36,7 +36,7 @@ def synthetic_arrays(n_train: int = 60, n_test: int = 20, seed: int = 0) -> dict
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600
             ) -> subprocess.CompletedProcess[str]:
     """Run ``mnist-hpo ARGS`` in a fresh process, as a user would."""
-    return subprocess.run([sys.executable, "-m", "search", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "mnist_hpo.search", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout, check=False)
 
 

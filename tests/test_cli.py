@@ -10,8 +10,8 @@ import pytest
 import yaml
 from conftest import run_cli
 
-from search.cli import main
-from spaces import load_space
+from mnist_hpo.search.cli.main import main
+from mnist_hpo.spaces import load_space
 
 
 def test_spaces_list(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from loopback_cluster import LoopbackCluster
 
-from reports import TrialState, load_experiment
+from mnist_hpo.reports import TrialState, load_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def cluster() -> Iterator[LoopbackCluster]:
 def search(cluster: LoopbackCluster, mnist_path: Path, storage: Path, *extra: str) -> list[str]:
     import sys
 
-    return [sys.executable, "-m", "search", "search", "--address", cluster.address,
+    return [sys.executable, "-m", "mnist_hpo.search", "search", "--address", cluster.address,
             "--space", "smoke", "--data", str(mnist_path), "--validation", "1000",
             "--cpus-per-trial", "1", "--scheduler", "fifo", "--storage", str(storage),
             "--name", "cluster", *extra]

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import synthetic_arrays
 
-from search.data import ENV_VAR, load_mnist, split_mnist
-from search.errors import DataError
-from search.idx import IDX_FILES
+from mnist_hpo.search.training.data import ENV_VAR, load_mnist, split_mnist
+from mnist_hpo.search.errors import DataError
+from mnist_hpo.search.training.idx import IDX_FILES
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:

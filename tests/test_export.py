@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from reports import load_experiment
-from reports.export import ExportError, _verify_in_fresh_process
-from search.data import load_mnist, scale_images
+from mnist_hpo.reports import load_experiment
+from mnist_hpo.reports.export import ExportError, _verify_in_fresh_process
+from mnist_hpo.search.training.data import load_mnist, scale_images
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ def test_report_after_export_has_test_figures(exported: tuple[Path, Path, str],
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--trial", "99"], r"--trial 99: no such trial in .* \(trials: 1, 2, 3, 4\)"),
-    (["--out", "EXISTING"], r"already exists and is not empty; choose a new folder"),
+    (["--out", "EXISTING"], r"already exists and is not an empty folder; choose a new folder"),
 ])
 def test_export_bad_input(search_run: tuple[Path, str], exported: tuple[Path, Path, str],
                           args: list[str], message: str) -> None:

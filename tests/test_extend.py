@@ -11,7 +11,7 @@ import optuna
 import pytest
 from conftest import REPO, run_cli
 
-from reports import TrialState, leaderboard_rows, load_experiment
+from mnist_hpo.reports import TrialState, leaderboard_rows, load_experiment
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
-from reports import TrialState, load_experiment
-from search.failures import DIVERGED_LOSS, DivergedError, StopOnDivergence
+from mnist_hpo.reports import TrialState, load_experiment
+from mnist_hpo.search.training.divergence import DIVERGED_LOSS, DivergedError, StopOnDivergence
 
 SPACE = str(REPO / "tests/data/diverging_space.yaml")
 DIVERGING = {"conv_blocks": 1, "convs_per_block": 1, "filters_1": 8, "kernel_size_1": 3,

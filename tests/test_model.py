@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from search.model import build_model
-from spaces import SpaceError, load_space, preset_names, resolve_config, sample_configs
+from mnist_hpo.search.training.model import build_model
+from mnist_hpo.spaces import SpaceError, load_space, preset_names, resolve_config, sample_configs
 
 
 @pytest.mark.parametrize("name", preset_names())

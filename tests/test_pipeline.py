@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from search.data import scale_images
-from search.pipeline import eval_dataset, make_augmenter, train_dataset
-from spaces import resolve_config
+from mnist_hpo.search.training.data import scale_images
+from mnist_hpo.search.training.pipeline import eval_dataset, make_augmenter, train_dataset
+from mnist_hpo.spaces import resolve_config
 
 OFF = {"rotation": 0.0, "zoom": 0.0, "width_shift": 0.0, "height_shift": 0.0}
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import REPO, run_cli
 
-from reports import ExperimentError, TrialState, leaderboard_rows, load_experiment, render
+from mnist_hpo.reports import ExperimentError, TrialState, leaderboard_rows, load_experiment, render
 
 COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second",
            "epoch", "done", "training_iteration", "trial_id", "time_total_s", "node_ip"]
@@ -158,7 +158,7 @@ def test_cli_leaderboard_exit_codes(tmp_path: Path) -> None:
 
 def test_leaderboard_imports_neither_tensorflow_nor_ray(tmp_path: Path) -> None:
     root = write_experiment(tmp_path / "e")
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "search", "leaderboard",
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "mnist_hpo.search", "leaderboard",
                            str(root)], cwd=REPO, capture_output=True, text=True, check=True)
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
                 if line.startswith("import time:")}
@@ -229,7 +229,7 @@ def test_an_unknown_status_is_named(tmp_path: Path) -> None:
                                     "failure budget reached", "interrupted"])
 def test_watch_returns_once_the_search_has_ended(tmp_path: Path, status: str) -> None:
     root = write_experiment(tmp_path / "e", status=status)
-    proc = subprocess.run([sys.executable, "-m", "search", "leaderboard", str(root), "--watch",
+    proc = subprocess.run([sys.executable, "-m", "mnist_hpo.search", "leaderboard", str(root), "--watch",
                            "0.1"], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0 and f"({status}, 4 trials" in proc.stdout
 
@@ -237,7 +237,7 @@ def test_watch_returns_once_the_search_has_ended(tmp_path: Path, status: str) ->
 def test_importance_is_computed_over_trials_told_as_they_ended(tmp_path: Path) -> None:
     import optuna
 
-    from reports.plot_data import importance_study
+    from mnist_hpo.reports.plot_data import importance_study
 
     root = write_experiment(tmp_path / "e")
     manifest = json.loads((root / "search.json").read_text())

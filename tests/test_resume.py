@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from reports import TrialState, load_experiment
+from mnist_hpo.reports import TrialState, load_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def test_sigkill_then_resume(mnist_path: Path, tmp_path: Path) -> None:
     args = ["search", "--space", "smoke", "--trials", "6", "--epochs", "2", "--subset", "3000",
             "--validation", "1000", "--scheduler", "fifo", "--data", str(mnist_path),
             "--storage", str(tmp_path), "--name", "killed"]
-    driver = subprocess.Popen([sys.executable, "-m", "search", *args], start_new_session=True,
+    driver = subprocess.Popen([sys.executable, "-m", "mnist_hpo.search", *args], start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     experiment = tmp_path / "killed"
     deadline = time.time() + 300
@@ -68,7 +68,7 @@ def test_ctrl_c_stops_gracefully_and_says_how_to_resume(mnist_path: Path,
     args = ["search", "--space", "smoke", "--trials", "5", "--epochs", "2", "--subset", "3000",
             "--validation", "1000", "--scheduler", "fifo", "--data", str(mnist_path),
             "--storage", str(tmp_path), "--name", "stopped"]
-    driver = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.PIPE,
+    driver = subprocess.Popen([sys.executable, "-m", "mnist_hpo.search", *args], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     experiment = tmp_path / "stopped"
     deadline = time.time() + 300

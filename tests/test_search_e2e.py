@@ -12,8 +12,8 @@ import optuna
 import pytest
 from conftest import run_cli
 
-from reports.records import CHECKPOINT_MODEL
-from search.data import load_mnist, scale_images
+from mnist_hpo.reports.records import CHECKPOINT_MODEL
+from mnist_hpo.search.training.data import load_mnist, scale_images
 
 pytestmark = pytest.mark.slow
 

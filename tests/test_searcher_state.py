@@ -11,18 +11,18 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.honest_search import HonestOptunaSearch, close_unfinished_trials
-from search.settings import SearchSettings
-from search.wiring import JOURNAL, make_searcher
-from spaces import load_space
+from mnist_hpo.search.tune.searcher import OptunaSearcher, close_unfinished_trials
+from mnist_hpo.search.tune.settings import SearchSettings
+from mnist_hpo.search.tune.factories import JOURNAL, make_searcher
+from mnist_hpo.spaces import load_space
 
 S = optuna.trial.TrialState
 
 
-def searcher(folder: Path, epochs: int = 3) -> HonestOptunaSearch:
+def searcher(folder: Path, epochs: int = 3) -> OptunaSearcher:
     settings = SearchSettings(space=load_space("smoke"), name="s", epochs=epochs)
     made = make_searcher(settings, folder)
-    assert isinstance(made, HonestOptunaSearch)
+    assert isinstance(made, OptunaSearcher)
     return made
 
 

@@ -12,7 +12,7 @@ from conftest import REPO
 
 PROBE = """
 import json, os
-from search.cli_search import loopback_if_local
+from mnist_hpo.search.cli.search import loopback_if_local
 loopback_if_local(None)  # what `mnist-hpo search` does without --address
 import ray
 ray.init(include_dashboard=False, num_cpus=1, logging_level="ERROR")

@@ -9,7 +9,7 @@ import optuna
 import pytest
 import yaml
 
-from spaces import (
+from mnist_hpo.spaces import (
     FloatRange,
     IntRange,
     SpaceError,

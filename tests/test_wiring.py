@@ -8,14 +8,14 @@ import optuna
 import pytest
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search.optuna import OptunaSearch
 
-from search.cli import build_parser
-from search.cli_search import settings_from_args
-from search.errors import UsageError
-from search.progress import FailureBudget
-from search.settings import SearchSettings, parse_duration
-from search.wiring import (
+from mnist_hpo.search.cli.main import build_parser
+from mnist_hpo.search.cli.search import settings_from_args
+from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.tune.callbacks import FailureBudget
+from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
+from mnist_hpo.search.tune.searcher import OptunaSearcher
+from mnist_hpo.search.tune.factories import (
     JOURNAL,
     make_run_config,
     make_sampler,
@@ -24,7 +24,7 @@ from search.wiring import (
     trial_resources,
     warm_start_points,
 )
-from spaces import load_space, resolve_config
+from mnist_hpo.spaces import load_space, resolve_config
 
 
 def settings(**overrides: object) -> SearchSettings:
@@ -62,11 +62,12 @@ def test_tune_config_asha_tpe(tmp_path: Path) -> None:
     assert (tc.metric, tc.mode, tc.num_samples) == ("val_accuracy", "max", 12)
     assert (tc.max_concurrent_trials, tc.time_budget_s, tc.reuse_actors) == (2, 600.0, True)
     assert isinstance(tc.scheduler, ASHAScheduler)
-    rungs = [milestone for milestone, _ in tc.scheduler._brackets[0]._rungs]
-    assert (tc.scheduler._max_t, tc.scheduler._reduction_factor, rungs) == (6, 3.0, [6, 2])
-    assert isinstance(tc.search_alg, OptunaSearch)
-    sampler = tc.search_alg._sampler
-    assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._group
+    # Rungs at the grace period times powers of the reduction factor, below max_t (6).
+    assert "Iter 2.000" in tc.scheduler.debug_string()
+    assert "Iter 6.000" not in tc.scheduler.debug_string()
+    assert isinstance(tc.search_alg, OptunaSearcher)
+    sampler = tc.search_alg.study.sampler
+    assert isinstance(sampler, optuna.samplers.TPESampler)
     # Seeded through the sampler: the same seed gives the same configurations.
     assert draws(sampler) == draws(make_sampler(s))
     assert draws(sampler) != draws(make_sampler(settings(seed=4)))
@@ -156,7 +157,7 @@ def test_bad_durations(text: str) -> None:
 
 def test_searcher_proposes_the_seed_first(tmp_path: Path) -> None:
     searcher = make_tune_config(settings(), tmp_path).search_alg
-    assert isinstance(searcher, OptunaSearch)
+    assert isinstance(searcher, OptunaSearcher)
     first, second = searcher.suggest("a"), searcher.suggest("b")
     assert first == resolve_config({})  # the tutorial's network, exactly
     assert second != first and load_space("default").contains(second)

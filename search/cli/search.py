@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reports.status import SearchStatus
-from search.cli_args import add_data_options, add_experiment_argument, positive_int
-from search.settings import SearchSettings, parse_duration
+from mnist_hpo.reports.status import SearchStatus
+from mnist_hpo.search.cli.args import add_data_options, add_experiment_argument, positive_int
+from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
 
 if TYPE_CHECKING:
-    from search.driver import SearchOutcome
-from spaces import load_space
+    from mnist_hpo.search.tune.driver import SearchOutcome
+from mnist_hpo.spaces import load_space
 
 #: Ray's switch for single-node mode ("clusters on Windows/macOS"): with it off, every Ray
 #: process of a local runtime listens on the loopback address only.
@@ -33,10 +33,11 @@ def loopback_if_local(address: str | None) -> None:
 
 def recorded_address(experiment: str) -> str | None:
     """The cluster address an experiment ran on (``None``: a local runtime, or unreadable)."""
+    from mnist_hpo.reports.records import ExperimentError, read_manifest
+
     try:
-        manifest = json.loads((Path(experiment) / "search.json").read_text())
-        address = manifest["resources"]["address"]
-    except (OSError, ValueError, KeyError, TypeError):
+        address = read_manifest(experiment)["resources"]["address"]
+    except (ExperimentError, KeyError, TypeError):
         return None
     return None if address == "local" else str(address)
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     loopback_if_local(settings.address)
 
-    from search.driver import run_search
+    from mnist_hpo.search.tune.driver import run_search
 
     print(f"Searching {settings.space.name} ({len(settings.space.searched)} parameters): "
           f"{settings.trials} trials x up to {settings.epochs} epochs, {settings.sampler} "
@@ -192,7 +193,7 @@ def add_extend_parser(sub: Any) -> None:
 
 def run_extend(args: argparse.Namespace) -> int:
     loopback_if_local(recorded_address(args.experiment))
-    from search.extend import extend_search
+    from mnist_hpo.search.tune.extend import extend_search
 
     return report_outcome(extend_search(args.experiment, args.trials, space=args.space,
                                         data=args.data))
@@ -200,7 +201,7 @@ def run_extend(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     loopback_if_local(recorded_address(args.experiment))
-    from search.driver import resume_search
+    from mnist_hpo.search.tune.driver import resume_search
 
     print(f"Resuming {args.experiment}", flush=True)
     return report_outcome(resume_search(args.experiment, data=args.data))

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from search.errors import DataError
-from search.idx import find_idx_files, read_idx
+from mnist_hpo.search.errors import DataError
+from mnist_hpo.search.training.idx import find_idx_files, read_idx
 
 ENV_VAR = "MNIST_HPO_DATA"
 KEYS = ("x_train", "y_train", "x_test", "y_test")

@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from search.cli_args import add_data_options, positive_int
-from search.errors import UsageError
-from spaces import load_space, resolve_config
+from mnist_hpo.search.cli.args import add_data_options, positive_int
+from mnist_hpo.search.errors import UsageError
+from mnist_hpo.spaces import load_space, resolve_config
 
 
 def add_parser(sub: Any) -> None:
@@ -78,19 +78,19 @@ def _choose(args: argparse.Namespace) -> tuple[str, dict[str, Any], int]:
 def run(args: argparse.Namespace) -> int:
     name, config, epochs = _choose(args)
 
-    from search.runtime import quiet_tensorflow, set_threads
+    from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
     quiet_tensorflow()
     set_threads(args.threads)
-    from search.data import load_mnist, split_mnist
-    from search.outputs import claim_out_dir, versions, write_json
+    from mnist_hpo.search.training.data import load_mnist, split_mnist
+    from mnist_hpo.search.outputs import claim_out_dir, versions, write_json
 
     data = load_mnist(args.data)
     split = split_mnist(data, validation=args.validation, subset=args.subset, seed=args.seed)
     out = claim_out_dir(args.out or f"runs/train-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
-    from search.failures import DivergedError
-    from search.training import evaluate, train
+    from mnist_hpo.search.training.divergence import DivergedError
+    from mnist_hpo.search.training.fit import evaluate, train
 
     n_train, n_val = len(split.x_train), len(split.x_val)
     print(f"Training {name}: {n_train:,} training and {n_val:,} validation images from "

@@ -17,18 +17,19 @@ from typing import Any
 
 import optuna
 
-from reports import TrialRecord, load_experiment
-from reports.optuna_trials import to_optuna_trial
-from reports.status import SearchStatus
-from search.data import recorded_split
-from search.driver import SearchOutcome, run_tuner, trainable
-from search.errors import UsageError
-from search.honest_search import open_journal
-from search.manifest import read_manifest, settings_from_manifest
-from search.progress import TrialPrinter
-from search.settings import MODE
-from search.wiring import JOURNAL, Extension
-from spaces import Space, load_space
+from mnist_hpo.reports import TrialRecord, load_experiment
+from mnist_hpo.reports.optuna_trials import to_optuna_trial
+from mnist_hpo.reports.records import read_manifest
+from mnist_hpo.reports.status import SearchStatus
+from mnist_hpo.search.training.data import recorded_split
+from mnist_hpo.search.tune.driver import SearchOutcome, new_tuner, run_tuner
+from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.tune.searcher import open_journal
+from mnist_hpo.search.tune.manifest import settings_from_manifest
+from mnist_hpo.search.tune.callbacks import TrialPrinter
+from mnist_hpo.search.tune.settings import MODE
+from mnist_hpo.search.tune.factories import JOURNAL, Extension
+from mnist_hpo.spaces import Choice, Space, load_space
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +72,10 @@ def extend_search(path: str | Path, trials: int, space: str | None = None,
     manifest["status"] = SearchStatus.RUNNING.value
     extension = Extension(study_name=study_name, trials=trials, offset=offset)
 
-    def tuner() -> Any:
-        from ray import tune
-
-        from search.wiring import make_run_config, make_tune_config
-
-        printer = TrialPrinter(settings.epochs, new_space.searched, offset=offset)
-        return tune.Tuner(trainable(settings, split),
-                          tune_config=make_tune_config(settings, experiment,
-                                                       extension=extension),
-                          run_config=make_run_config(settings, str(experiment.parent),
-                                                     [printer]))
-
-    return run_tuner(settings, tuner, manifest, experiment, str(experiment))
+    printer = TrialPrinter(settings.epochs, new_space.searched, offset=offset)
+    return run_tuner(settings, lambda: new_tuner(settings, split, experiment,
+                                                 str(experiment.parent), [printer], extension),
+                     manifest, experiment, str(experiment))
 
 
 def tell_history(journal: Path, study_name: str, records: list[TrialRecord], space: Space,
@@ -113,22 +105,14 @@ def _distributions(t: TrialRecord, space: Space, old_space: Space) -> dict[str, 
     for key in space.searched:
         if key not in t.params:
             continue  # inactive in that trial (filters_3 of a 2-block network)
-        value = t.params[key]
-        new = space.domains[key].to_optuna()
-        if _holds(new, value):
-            out[key] = new
+        value, new = t.params[key], space.domains[key]
+        if new.contains(value):
+            out[key] = new.to_optuna()
             continue
         # A narrowed numeric range: Optuna accepts the old range for the old trial.
-        old = old_space.domains[key].to_optuna() if key in old_space.domains else None
-        if (old is None or isinstance(new, optuna.distributions.CategoricalDistribution)
-                or type(old) is not type(new) or not _holds(old, value)):
+        old = old_space.domains.get(key)
+        if (old is None or isinstance(new, Choice) or type(old) is not type(new)
+                or not old.contains(value)):
             return None
-        out[key] = old
+        out[key] = old.to_optuna()
     return out
-
-
-def _holds(distribution: Any, value: Any) -> bool:
-    try:
-        return bool(distribution._contains(distribution.to_internal_repr(value)))
-    except (ValueError, TypeError):
-        return False

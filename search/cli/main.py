@@ -1,4 +1,4 @@
-"""``mnist-hpo``: the command line. Subcommands live in ``cli_*`` modules."""
+"""``mnist-hpo``: the command line. Each subcommand lives in a module of this package."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from reports.records import ExperimentError
-from search import cli_replay, cli_reports, cli_search, cli_spaces, cli_train
-from search.errors import DataError, UsageError
-from spaces import SpaceError
+from mnist_hpo.reports.records import ExperimentError
+from mnist_hpo.search.cli import replay, reports, search, spaces, train
+from mnist_hpo.search.errors import DataError, UsageError
+from mnist_hpo.spaces import SpaceError
 
 #: Errors that mean "fix your input": one line on stderr, exit code 2, no traceback.
 BAD_INPUT = (SpaceError, DataError, UsageError, ExperimentError)
@@ -32,13 +32,13 @@ def build_parser() -> Parser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    cli_train.add_parser(sub)
-    cli_search.add_parser(sub)
-    cli_search.add_resume_parser(sub)
-    cli_search.add_extend_parser(sub)
-    cli_reports.add_parsers(sub)
-    cli_replay.add_parser(sub)
-    cli_spaces.add_parser(sub)
+    train.add_parser(sub)
+    search.add_parser(sub)
+    search.add_resume_parser(sub)
+    search.add_extend_parser(sub)
+    reports.add_parsers(sub)
+    replay.add_parser(sub)
+    spaces.add_parser(sub)
     return parser
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from search.augment import RandomAffine
+from mnist_hpo.search.training.augment import RandomAffine
 
 AUTOTUNE = tf.data.AUTOTUNE
 

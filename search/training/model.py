@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from spaces import resolve_config
+from mnist_hpo.spaces import resolve_config
 
 
 def build_model(config: Mapping[str, Any], *, steps_per_execution: int = 1,

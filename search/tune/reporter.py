@@ -11,8 +11,8 @@ import keras
 import ray
 from ray import tune
 
-from reports.records import CHECKPOINT_MODEL, CHECKPOINT_STATE
-from search.training import EPOCH_KEYS
+from mnist_hpo.reports.records import CHECKPOINT_MODEL, CHECKPOINT_STATE
+from mnist_hpo.search.training.fit import EPOCH_KEYS
 
 
 class TuneReporter(keras.callbacks.Callback):  # type: ignore[misc]

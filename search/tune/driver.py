@@ -12,20 +12,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reports.status import SearchStatus
-from search.data import Split, load_mnist, recorded_split, split_mnist
-from search.errors import UsageError
-from search.manifest import (
+from mnist_hpo.reports.records import read_manifest
+from mnist_hpo.reports.status import SearchStatus
+from mnist_hpo.search.training.data import Split, load_mnist, recorded_split, split_mnist
+from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.tune.manifest import (
     MANIFEST,
     build_manifest,
     finish_manifest,
-    read_manifest,
     settings_from_manifest,
 )
-from search.progress import TrialPrinter
-from search.settings import SearchSettings
+from mnist_hpo.search.tune.callbacks import TrialPrinter
+from mnist_hpo.search.tune.settings import SearchSettings
+
+if TYPE_CHECKING:
+    from mnist_hpo.search.tune.factories import Extension
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +85,25 @@ def run_search(settings: SearchSettings, command: list[str] | None = None,
         experiment.mkdir(parents=True, exist_ok=True)
         finish_manifest(experiment / MANIFEST, manifest, finished_at=None)
 
-    def new_tuner() -> Any:
-        from ray import tune
+    printer = TrialPrinter(settings.epochs, settings.space.searched,
+                           write=(lambda line: None) if quiet else print)
+    return run_tuner(settings, lambda: new_tuner(settings, split, experiment, storage_path,
+                                                 [printer, *(callbacks or [])]),
+                     manifest, experiment, where)
 
-        from search.wiring import make_run_config, make_tune_config
 
-        printer = TrialPrinter(settings.epochs, settings.space.searched,
-                               write=(lambda line: None) if quiet else print)
-        return tune.Tuner(trainable(settings, split),
-                          tune_config=make_tune_config(settings, experiment),
-                          run_config=make_run_config(settings, storage_path,
-                                                     [printer, *(callbacks or [])]))
+def new_tuner(settings: SearchSettings, split: Split, experiment: Path | None,
+              storage_path: str, callbacks: list[Any], extension: Extension | None = None
+              ) -> Any:
+    """A ``tune.Tuner`` for a new run of ``settings`` (``extension``: more trials in an
+    existing experiment)."""
+    from ray import tune
 
-    return run_tuner(settings, new_tuner, manifest, experiment, where)
+    from mnist_hpo.search.tune.factories import make_run_config, make_tune_config
+
+    return tune.Tuner(trainable(settings, split),
+                      tune_config=make_tune_config(settings, experiment, extension=extension),
+                      run_config=make_run_config(settings, storage_path, callbacks))
 
 
 def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
@@ -141,8 +150,8 @@ def trainable(settings: SearchSettings, split: Split) -> Any:
     """``run_trial`` with its data and resources, as Ray Tune takes it."""
     from ray import tune
 
-    from search.trial import run_trial
-    from search.wiring import trial_resources
+    from mnist_hpo.search.tune.trainable import run_trial
+    from mnist_hpo.search.tune.factories import trial_resources
 
     # tune.with_parameters puts the split in Ray's object store once; every trial on every
     # node reads the same shared copy.
@@ -174,8 +183,8 @@ def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
         return _from_grid(grid, where, settings.trials)
     outcome = _conclude(experiment, settings, elapsed)
     if outcome.status.concluded:
-        from search.honest_search import close_unfinished_trials
-        from search.wiring import JOURNAL
+        from mnist_hpo.search.tune.searcher import close_unfinished_trials
+        from mnist_hpo.search.tune.factories import JOURNAL
 
         close_unfinished_trials(experiment / JOURNAL)
     finish_manifest(experiment / MANIFEST, manifest, status=outcome.status.value,
@@ -188,7 +197,7 @@ def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
 def _conclude(experiment: Path, settings: SearchSettings, elapsed: float) -> SearchOutcome:
     """Status and best trial from the experiment folder, through the same records the
     leaderboard reads."""
-    from reports import TrialState, load_experiment
+    from mnist_hpo.reports import TrialState, load_experiment
 
     records = load_experiment(experiment)
     done = [t for t in records.trials if t.state is not TrialState.RUNNING]
@@ -215,7 +224,7 @@ def _conclude(experiment: Path, settings: SearchSettings, elapsed: float) -> Sea
 
 def _from_grid(grid: Any, where: str, planned: int) -> SearchOutcome:
     """For an experiment in remote storage (a bucket URI): Ray's own summary."""
-    from search.settings import METRIC, MODE
+    from mnist_hpo.search.tune.settings import METRIC, MODE
 
     try:
         best = grid.get_best_result(metric=METRIC, mode=MODE, scope="all")

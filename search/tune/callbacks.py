@@ -8,7 +8,7 @@ from typing import Any
 from ray import tune
 from ray.tune.experiment import Trial
 
-from search.settings import METRIC
+from mnist_hpo.search.tune.settings import METRIC
 
 
 def trial_number(trial: Trial, offset: int = 0) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.errors import DataError
+from mnist_hpo.search.errors import DataError
 
 # Magic numbers: two zero bytes, the type code (0x08 = unsigned byte), the number of dims.
 _IMAGES_MAGIC = 0x00000803

@@ -8,24 +8,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from search.data import MnistData, Split
-from search.errors import UsageError
-from search.outputs import versions, write_json
-from search.settings import METRIC, MODE, SearchSettings
-from search.wiring import JOURNAL, warm_start_points
-from spaces import space_from_dict
+from mnist_hpo.search.training.data import MnistData, Split
+from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.outputs import versions, write_json
+from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
+from mnist_hpo.search.tune.factories import JOURNAL, sampler_settings, warm_start_points
+from mnist_hpo.spaces import space_from_dict
 
 MANIFEST = "search.json"
 def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
                    experiment: str, command: list[str] | None = None) -> dict[str, Any]:
     """The manifest written when a search starts; :func:`finish_manifest` completes it."""
-    sampler_type = {"tpe": "TPESampler", "random": "RandomSampler"}[settings.sampler]
-    sampler_settings: dict[str, Any] = {"type": sampler_type, "seed": settings.seed,
-                                        "early_stopped_trials_told_as": "PRUNED"
-                                        if settings.honest_early_stopping else "COMPLETE"}
-    if settings.sampler == "tpe":
-        sampler_settings |= {"multivariate": True, "group": True, "constant_liar": True,
-                             "n_startup_trials": 10}
     scheduler: dict[str, Any] = {"type": "FIFOScheduler"}
     if settings.scheduler == "asha":
         scheduler = {"type": "ASHAScheduler", "time_attr": "training_iteration",
@@ -45,7 +38,7 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
                    "time_budget_s": settings.time_budget_s,
                    "epoch_budget": settings.epoch_budget,
                    "max_concurrent": settings.max_concurrent},
-        "sampler": sampler_settings,
+        "sampler": sampler_settings(settings),
         "scheduler": scheduler,
         "resources": {"cpus_per_trial": settings.cpus_per_trial,
                       "gpus_per_trial": settings.gpus_per_trial,
@@ -62,18 +55,6 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
         "optuna_journal": JOURNAL,
         "versions": versions(),
     }
-
-
-def read_manifest(experiment: Path) -> dict[str, Any]:
-    """The manifest of an experiment folder; a one-line error when there is none."""
-    path = experiment / MANIFEST
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{experiment}: not an experiment folder (no {MANIFEST})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: corrupt JSON ({err})") from None
-    return data
 
 
 def settings_from_manifest(manifest: dict[str, Any], storage: str) -> SearchSettings:

@@ -11,19 +11,20 @@ from typing import Any
 import optuna
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from search.honest_search import HonestOptunaSearch, open_journal
-from search.progress import EpochBudget, FailureBudget, trial_dirname
-from search.settings import METRIC, MODE, SearchSettings
-from spaces import resolve_config
+from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
+from mnist_hpo.search.tune.callbacks import EpochBudget, FailureBudget, trial_dirname
+from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
+from mnist_hpo.spaces import resolve_config
 
 JOURNAL = "optuna.journal"
 
 
 @dataclass(frozen=True)
 class Extension:
-    """A run of more trials in an existing experiment: see ``search.extend``."""
+    """A run of more trials in an existing experiment: see ``mnist_hpo.search.tune.extend``."""
 
     study_name: str
     trials: int
@@ -31,16 +32,31 @@ class Extension:
     warm_start: bool = False
 
 
+#: TPE as mnist-hpo runs it; ``search.json`` records exactly these (``sampler_settings``).
+#: group=True: our spaces are conditional (filters_3 exists only for 3 blocks), and the
+#: multivariate TPE of Optuna 5 then models each group of co-occurring parameters jointly;
+#: constant_liar: concurrent trials are not all sampled at the same point.
+TPE_OPTIONS: dict[str, Any] = {"multivariate": True, "group": True, "constant_liar": True,
+                               "n_startup_trials": 10}
+
+
 def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
-    """Optuna's sampler, seeded here (not also through OptunaSearch: one seed, one place)."""
+    """Optuna's sampler, seeded here (one seed, one place)."""
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=settings.seed)
-    # group=True: our spaces are conditional (filters_3 exists only for 3 blocks), and the
-    # multivariate TPE of Optuna 5 then models each group of co-occurring parameters jointly.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group=True
-        return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, group=True,
-                                          constant_liar=True)
+        return optuna.samplers.TPESampler(seed=settings.seed, **TPE_OPTIONS)
+
+
+def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
+    """What :func:`make_sampler` builds, and how trials are told to it, for ``search.json``."""
+    sampler = make_sampler(settings)
+    described: dict[str, Any] = {
+        "type": type(sampler).__name__, "seed": settings.seed,
+        "early_stopped_trials_told_as": "PRUNED" if settings.honest_early_stopping
+        else "COMPLETE"}
+    return described | (TPE_OPTIONS if settings.sampler == "tpe" else {})
 
 
 def warm_start_points(settings: SearchSettings) -> list[dict[str, Any]]:
@@ -53,23 +69,23 @@ def warm_start_points(settings: SearchSettings) -> list[dict[str, Any]]:
 
 
 def make_searcher(settings: SearchSettings, experiment_dir: Path | None,
-                  study_name: str | None = None, warm_start: bool = True) -> OptunaSearch:
-    """Ray's OptunaSearch over the space's define-by-run function, with a journal on disk
-    (optuna-dashboard opens it) when the experiment lives on a local path.
+                  study_name: str | None = None, warm_start: bool = True) -> Searcher:
+    """The searcher over the space's define-by-run function, with its Optuna study in a
+    journal on disk (optuna-dashboard opens it) when the experiment lives on a local path.
 
-    With ASHA the searcher tells early-stopped trials to Optuna as PRUNED
-    (:class:`~search.honest_search.HonestOptunaSearch`); ``honest_early_stopping=False``
-    keeps Ray's stock behaviour (every trial COMPLETE with its last score), for comparison.
+    :class:`~mnist_hpo.search.tune.searcher.OptunaSearcher` tells early-stopped trials to
+    Optuna as PRUNED; ``honest_early_stopping=False`` runs Ray's stock ``OptunaSearch``
+    instead (every trial COMPLETE with its last score), for comparison.
     """
     storage = open_journal(experiment_dir / JOURNAL) if experiment_dir is not None else None
-    common: dict[str, Any] = {
-        "space": settings.space.suggest, "metric": METRIC, "mode": MODE,
-        "points_to_evaluate": warm_start_points(settings) if warm_start else None,
-        "sampler": make_sampler(settings), "storage": storage,
-        "study_name": study_name or settings.name}
-    if settings.honest_early_stopping:
-        return HonestOptunaSearch(max_epochs=settings.epochs, **common)
-    return OptunaSearch(**common)
+    points = warm_start_points(settings) if warm_start else []
+    if not settings.honest_early_stopping:
+        return OptunaSearch(space=settings.space.suggest, metric=METRIC, mode=MODE,
+                            points_to_evaluate=points or None, sampler=make_sampler(settings),
+                            storage=storage, study_name=study_name or settings.name)
+    return OptunaSearcher(settings.space.suggest, sampler=make_sampler(settings),
+                          study_name=study_name or settings.name, max_epochs=settings.epochs,
+                          metric=METRIC, mode=MODE, storage=storage, points_to_evaluate=points)
 
 
 def make_scheduler(settings: SearchSettings) -> TrialScheduler:

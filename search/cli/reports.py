@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from search.cli_args import add_experiment_argument, positive_int
+from mnist_hpo.search.cli.args import add_experiment_argument, positive_int
 
 
 def add_parsers(sub: Any) -> None:
@@ -62,9 +62,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
-    from reports.leaderboard import leaderboard_rows, render
-    from reports.records import load_experiment
-    from reports.status import SearchStatus
+    from mnist_hpo.reports.leaderboard import leaderboard_rows, render
+    from mnist_hpo.reports.records import load_experiment
+    from mnist_hpo.reports.status import SearchStatus
 
     while True:
         experiment = load_experiment(args.experiment)
@@ -83,8 +83,8 @@ def run_leaderboard(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from reports.records import load_experiment
-    from reports.report import write_report
+    from mnist_hpo.reports.records import load_experiment
+    from mnist_hpo.reports.report import write_report
 
     experiment = load_experiment(args.experiment)
     out = Path(args.out) if args.out else experiment.path / "report"
@@ -95,8 +95,8 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from reports.export import INPUT, ExportError, export_trial
-    from reports.records import load_experiment
+    from mnist_hpo.reports.export import INPUT, ExportError, export_trial
+    from mnist_hpo.reports.records import load_experiment
 
     experiment = load_experiment(args.experiment)
     out = Path(args.out) if args.out else experiment.path / "export"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from search.cli_args import add_experiment_argument, positive_int
-from search.errors import UsageError
+from mnist_hpo.search.cli.args import add_experiment_argument, positive_int
+from mnist_hpo.search.errors import UsageError
 
 
 def add_parser(sub: Any) -> None:
@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reports import load_experiment
+    from mnist_hpo.reports import load_experiment
 
     experiment = load_experiment(args.experiment)
     trial = experiment.trial(args.trial)
@@ -30,11 +30,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--trial {args.trial}: it recorded no epoch, nothing to replay")
     m = experiment.manifest
 
-    from search.runtime import quiet_tensorflow, set_threads
+    from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
     quiet_tensorflow()
     set_threads(int(m["resources"]["threads_per_trial"]))
-    from search.data import recorded_split
+    from mnist_hpo.search.training.data import recorded_split
 
     split = recorded_split(m["data"], args.data)
     # A trial ASHA stopped at epoch 2 of 9 trained with a schedule planned over 9 epochs:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Replaying trial {trial.number} ({trial.status_text}): {ran} of {planned} planned "
           f"epochs, seed {m['seed']}, {m['resources']['threads_per_trial']} thread(s)")
 
-    from search.training import train
+    from mnist_hpo.search.training.fit import train
 
     result = train(trial.params, split, epochs=planned, stop_after=ran, seed=m["seed"])
     print(f"{'epoch':>5}  {'recorded val_acc':>16}  {'replayed val_acc':>16}  {'difference':>10}"

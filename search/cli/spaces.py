@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from search.cli_args import positive_int
-from spaces import load_space, preset_names, sample_configs
+from mnist_hpo.search.cli.args import positive_int
+from mnist_hpo.spaces import load_space, preset_names, sample_configs
 
 
 def add_parser(sub: Any) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from search.errors import UsageError
-from spaces import Space
+from mnist_hpo.search.errors import UsageError
+from mnist_hpo.spaces import Space
 
 METRIC = "val_accuracy"
 MODE = "max"

@@ -1,4 +1,5 @@
-"""One trial: a configuration trained inside a Ray Tune worker, through ``search.training``.
+"""One trial: a configuration trained inside a Ray Tune worker, through ``search.training``
+(``fit.train``).
 
 This module is imported by the driver (to hand ``run_trial`` to Ray) as well as by the
 workers, so TensorFlow is only imported inside ``run_trial``: the driver never pays for it.
@@ -12,9 +13,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from reports.records import CHECKPOINT_MODEL, CHECKPOINT_STATE
-from search.data import Split
-from search.runtime import quiet_tensorflow, set_threads
+from mnist_hpo.reports.records import CHECKPOINT_MODEL, CHECKPOINT_STATE
+from mnist_hpo.search.training.data import Split
+from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ def run_trial(config: dict[str, Any], *, split: Split, epochs: int, seed: int, t
     import keras
     from ray import tune
 
-    from search.training import train
-    from search.tune_report import TuneReporter
+    from mnist_hpo.search.training.fit import train
+    from mnist_hpo.search.tune.reporter import TuneReporter
 
     # A reused worker still holds the previous trial's layers and graphs.
     keras.backend.clear_session()

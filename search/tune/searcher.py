@@ -1,0 +1,201 @@
+"""The searcher: Ray Tune asks it for configurations, Optuna samples them, and every trial
+is told to Optuna as what it was.
+
+Built on Ray's public ``Searcher`` interface and Optuna's public ask/tell and storage API.
+Ray's own ``OptunaSearch`` tells Optuna that every trial COMPLETED with its last reported
+score, so a trial ASHA stopped after one epoch enters the study as if its one-epoch accuracy
+were a final result, and TPE learns that short training is what good configurations look
+like. Here such a trial is told as PRUNED, with its per-epoch values as intermediate values
+(reported each epoch): Optuna's TPE ranks pruned trials by how far they got and how well they
+did there, below every completed trial, which is what they are. A completed trial is told its
+best epoch's score, the epoch whose model is kept.
+
+Everything told lives in the study's storage (the journal file), written as each epoch is
+reported, and each Optuna trial carries its Ray trial id as a user attribute. So a search
+resumed after its driver was killed finds every epoch told before the kill, whenever Ray last
+saved the searcher, and can tell a trial it never saw suggested.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+RAY_TRIAL_ID = "ray_trial_id"  # the user attribute naming a trial's Ray trial id
+
+
+class OptunaSearcher(Searcher):  # type: ignore[misc]
+    """Suggests configurations from an Optuna study; tells it every trial as it ended.
+
+    Args:
+        space: Define-by-run space: takes an ``optuna.Trial``, returns a configuration.
+        sampler: Optuna's sampler (seeded by the caller).
+        study_name: The study in ``storage`` (created, or continued if it exists).
+        max_epochs: Epochs of a trial that runs to the end; fewer means stopped early.
+        metric, mode: What Ray reports and which way is better.
+        storage: Where the study lives; in memory when ``None``.
+        points_to_evaluate: Configurations (of searched parameters) to try first.
+    """
+
+    def __init__(self, space: Callable[[optuna.Trial], dict[str, Any]], *,
+                 sampler: optuna.samplers.BaseSampler, study_name: str, max_epochs: int,
+                 metric: str, mode: str, storage: BaseStorage | None = None,
+                 points_to_evaluate: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self._space = space
+        self._sampler = sampler
+        self._storage = storage if storage is not None else InMemoryStorage()
+        self._study_name = study_name
+        self._max_epochs = max_epochs
+        self._trials: dict[str, int] = {}  # Ray trial id -> Optuna trial number
+        self._study = self._open_study()
+        for point in points_to_evaluate:
+            self._study.enqueue_trial(point)  # asked first, before the sampler's own
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study this searcher samples from and tells."""
+        return self._study
+
+    def set_search_properties(self, metric: str | None, mode: str | None,
+                              config: dict[str, Any], **spec: Any) -> bool:
+        # The space is ours (define-by-run); metric and mode were set at construction.
+        return not config
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        trial = self._study.ask()
+        trial.set_user_attr(RAY_TRIAL_ID, trial_id)
+        self._trials[trial_id] = trial.number
+        return self._space(trial)
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        value, epoch = result.get(self.metric), result.get("training_iteration")
+        number = self._number(trial_id)
+        if value is None or epoch is None or number is None:
+            return
+        if int(epoch) not in told_values(self._study, number):
+            self._report(number, int(epoch), float(value))
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
+                          error: bool = False) -> None:
+        number = self._number(trial_id)
+        if number is None or _state(self._study, number) is not TrialState.RUNNING:
+            return
+        self._trials.pop(trial_id, None)
+        if error:
+            self._study.tell(number, state=TrialState.FAIL)
+            return
+        values = told_values(self._study, number)
+        epochs = int((result or {}).get("training_iteration") or max(values, default=0))
+        last = (result or {}).get(self.metric)
+        if last is not None and epochs not in values:
+            # Ray usually hands a trial's final result to this method only.
+            self._report(number, epochs, float(last))
+            values[epochs] = float(last)
+        if not values:
+            self._study.tell(number, state=TrialState.FAIL)
+        elif epochs < self._max_epochs:
+            self._study.tell(number, state=TrialState.PRUNED)
+        else:
+            best = max(values.values()) if self.mode == "max" else min(values.values())
+            self._study.tell(number, best)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+    def get_state(self) -> dict[str, Any]:
+        # The study is in its storage; the sampler carries its random state.
+        return {"trials": dict(self._trials), "sampler": self._sampler}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._trials = dict(state["trials"])
+        self._sampler = state["sampler"]
+        self._study = self._open_study()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the searcher into tuner.pkl: the study reopens from its storage.
+        return {k: v for k, v in self.__dict__.items() if k != "_study"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._study = self._open_study()
+
+    def _open_study(self) -> optuna.Study:
+        direction = "maximize" if self.mode == "max" else "minimize"
+        return optuna.create_study(study_name=self._study_name, storage=self._storage,
+                                   sampler=self._sampler, direction=direction,
+                                   load_if_exists=True)
+
+    def _number(self, trial_id: str) -> int | None:
+        """The Optuna trial of Ray trial ``trial_id``: from memory, else from the storage
+        (a trial suggested after Ray last saved this searcher)."""
+        if trial_id in self._trials:
+            return self._trials[trial_id]
+        for trial in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.user_attrs.get(RAY_TRIAL_ID) == trial_id:
+                self._trials[trial_id] = trial.number
+                return trial.number
+        return None
+
+    def _report(self, number: int, epoch: int, value: float) -> None:
+        # Storage calls, not a live optuna.Trial: they work the same after a restore.
+        storage = self._storage
+        study_id = storage.get_study_id_from_name(self._study_name)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        storage.set_trial_intermediate_value(trial_id, epoch, value)
+
+
+def open_journal(path: Path) -> JournalStorage:
+    """Optuna's journal file storage at ``path`` (created on first write): safe with several
+    writers, and what ``optuna-dashboard PATH`` opens."""
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def told_values(study: optuna.Study, number: int) -> dict[int, float]:
+    """The per-epoch values trial ``number`` of ``study`` has been told so far."""
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number == number:
+            return {int(step): float(v) for step, v in trial.intermediate_values.items()}
+    return {}
+
+
+def _state(study: optuna.Study, number: int) -> TrialState | None:
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number == number:
+            return trial.state
+    return None
+
+
+def close_unfinished_trials(journal: Path) -> int:
+    """Tell every trial still RUNNING in the journal's studies as what it is now that its
+    search has ended for good: PRUNED with the values it reported (Optuna keeps the last
+    as its value), FAIL if it reported none. Ray does not tell the searcher about trials it
+    stops when a time or epoch budget runs out; without this they stay RUNNING forever.
+
+    Returns:
+        How many trials were told.
+    """
+    if not journal.exists():
+        return 0
+    storage = open_journal(journal)
+    told = 0
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            state = TrialState.PRUNED if trial.intermediate_values else TrialState.FAIL
+            study.tell(trial.number, state=state)
+            told += 1
+    return told
