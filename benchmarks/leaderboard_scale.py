@@ -60,8 +60,8 @@ def main() -> None:
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "mnist_hpo.search", "leaderboard", str(root)],
-                                  capture_output=True, text=True, check=True)
+            proc = subprocess.run([sys.executable, "-m", "mnist_hpo.search", "leaderboard",
+                                   str(root)], capture_output=True, text=True, check=True)
             times.append(time.perf_counter() - start)
         rows = len(proc.stdout.splitlines()) - 1
     print(f"leaderboard of {args.trials} trials x up to {args.epochs} epochs: {rows} rows, "

@@ -33,10 +33,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.machine import machine
-from benchmarks.search_overhead import MemoryProbe
 from mnist_hpo.reports.status import SearchStatus
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
+
+from benchmarks.machine import machine
+from benchmarks.search_overhead import MemoryProbe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +132,6 @@ def plain_loop(configs: list[dict[str, Any]], data: str | None, sizes: Sizes) ->
     """What a user without Ray would write: load the data, train each configuration in turn.
     Same split, seed, epochs and thread count (1) as a trial; no checkpoints, no processes."""
     import keras
-
     from mnist_hpo.search.training.data import load_mnist, split_mnist
     from mnist_hpo.search.training.fit import train
 
@@ -152,7 +152,6 @@ def canonical(configs: list[dict[str, Any]]) -> list[str]:
 def run_all(data: str | None, sizes: Sizes) -> dict[str, Any]:
     """Searches and the loop, alternating; Ray is started once and shared by every search."""
     import ray
-
     from mnist_hpo.search.tune.driver import start_ray
     from mnist_hpo.search.tune.settings import SearchSettings
     from mnist_hpo.spaces import load_space
@@ -247,7 +246,7 @@ def main() -> None:
     # TensorFlow's import is timed because every fresh trial process pays it too.
     t0 = time.perf_counter()
     set_threads(1)
-    import mnist_hpo.search.training.fit  # noqa: F401  (loads TensorFlow and Keras)
+    from mnist_hpo.search.training import fit  # noqa: F401  (loads TensorFlow and Keras)
 
     tf_import_s = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -8,8 +8,8 @@ validation excluded) and the first epoch (graph tracing) is left out.
 The bare side is what a Keras 3 user writes by hand: float32 NumPy arrays into
 ``model.fit``, with Keras' stock RandomRotation, RandomZoom and RandomTranslation layers as
 the first layers of the model when augmentation is on. mnist-hpo's side is
-``mnist_hpo.search.training.train``: uint8 ``tf.data``, one-pass affine augmentation in the pipeline,
-``steps_per_execution``.
+``mnist_hpo.search.training.train``: uint8 ``tf.data``, one-pass affine augmentation in the
+pipeline, ``steps_per_execution``.
 
     python benchmarks/train_throughput.py --data ../shared/data/mnist.npz
 """
@@ -51,11 +51,10 @@ def main() -> None:
     set_threads(args.threads)
 
     import keras
-
     from mnist_hpo.search.training.data import load_mnist, scale_images, split_mnist
+    from mnist_hpo.search.training.fit import EpochMetrics, train
     from mnist_hpo.search.training.model import build_model, make_optimizer
     from mnist_hpo.search.training.pipeline import make_augmenter
-    from mnist_hpo.search.training.fit import EpochMetrics, train
     from mnist_hpo.spaces import resolve_config
 
     split = split_mnist(load_mnist(args.data), validation=2000, subset=args.images)

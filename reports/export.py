@@ -17,10 +17,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-
 from mnist_hpo.reports.records import CHECKPOINT_MODEL, Experiment, ExperimentError, TrialRecord
 
 log = logging.getLogger(__name__)
@@ -84,7 +82,11 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
 
     trial, checkpoint = choose_trial(experiment, number)
     check_out_dir(out)
-    from mnist_hpo.search.training.data import recorded_split, resolve_source, scale_images  # numpy only
+    from mnist_hpo.search.training.data import (  # numpy only
+        recorded_split,
+        resolve_source,
+        scale_images,
+    )
 
     source = data or _recorded_source(experiment) or resolve_source()
     split = recorded_split(experiment.manifest["data"], source)
@@ -140,8 +142,9 @@ def _verify_in_fresh_process(out: Path, x: np.ndarray, expected: np.ndarray) -> 
     with tempfile.TemporaryDirectory(prefix="mnist-hpo-verify-") as tmp:
         images, result = Path(tmp) / "x.npy", Path(tmp) / "predictions.npz"
         np.save(images, x)
-        proc = subprocess.run([sys.executable, "-m", "mnist_hpo.reports.verify", str(out), str(images),
-                               str(result)], capture_output=True, text=True, check=False)
+        proc = subprocess.run([sys.executable, "-m", "mnist_hpo.reports.verify", str(out),
+                               str(images), str(result)],
+                              capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             raise ExportError(f"{out}: the exported model does not reload in a fresh "

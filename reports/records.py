@@ -254,7 +254,8 @@ def _checkpoints(folder: Path) -> dict[int, Path]:
 def _last_error(text: str) -> str:
     """The exception line of the last failure in Ray's error.txt."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    # "mnist_hpo.search.training.divergence.DivergedError: ..." reads better as "DivergedError: ...".
+    # "mnist_hpo.search.training.divergence.DivergedError: ..." reads better as
+    # "DivergedError: ...".
     return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", lines[-1]) if lines else "unknown error"
 
 

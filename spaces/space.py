@@ -76,7 +76,8 @@ class Space:
         return [k for k, d in self.domains.items() if not isinstance(d, Fixed)]
 
     def to_yaml_dict(self) -> dict[str, Any]:
-        """The YAML form of this space; :func:`mnist_hpo.spaces.load_space` reads it back unchanged."""
+        """The YAML form of this space; :func:`mnist_hpo.spaces.load_space` reads it back
+        unchanged."""
         params: dict[str, Any] = {}
         for spec in CATALOG.values():
             forms = [self.domains[config_key(spec.name, b)].to_yaml()

@@ -57,7 +57,7 @@ ROWS = [
     (["export", "EXP", "--trial", "9"], r"--trial 9: no such trial in .* \(trials: 1, 2, 3, 4\)"),
     (["export", "EXP", "--trial", "4"],
      r"--trial 4: no checkpoint of its best epoch 1 in .*trial_0004 \(checkpointed epochs: none\)"),
-    (["resume", "/nonexistent"], r"/nonexistent: not an experiment folder \(no search\.json\)"),
+    (["resume", "/nonexistent"], r"/nonexistent: no such experiment folder"),
     (["resume", "EXP"], r"exp: this search already finished all its trials; nothing to resume"),
     (["extend", "EXP"], r"the following arguments are required: --trials"),
     (["replay", "EXP", "--trial", "9"], r"--trial 9: no such trial in"),

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, run_cli
-
+from conftest import CLI, REPO, run_cli
 from mnist_hpo.reports import ExperimentError, TrialState, leaderboard_rows, load_experiment, render
 
 COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second",
@@ -158,12 +157,12 @@ def test_cli_leaderboard_exit_codes(tmp_path: Path) -> None:
 
 def test_leaderboard_imports_neither_tensorflow_nor_ray(tmp_path: Path) -> None:
     root = write_experiment(tmp_path / "e")
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "mnist_hpo.search", "leaderboard",
+    proc = subprocess.run([sys.executable, "-X", "importtime", *CLI[1:], "leaderboard",
                            str(root)], cwd=REPO, capture_output=True, text=True, check=True)
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
-                if line.startswith("import time:")}
-    assert "reports" in imported
-    assert not imported & {"tensorflow", "keras", "ray", "optuna"}
+    modules = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+               if line.startswith("import time:")}
+    assert "mnist_hpo.reports.leaderboard" in modules
+    assert not {m.split(".")[0] for m in modules} & {"tensorflow", "keras", "ray", "optuna"}
 
 
 def write_checkpoint(trial: Path, index: int, epoch: int, val: float) -> Path:
@@ -229,14 +228,13 @@ def test_an_unknown_status_is_named(tmp_path: Path) -> None:
                                     "failure budget reached", "interrupted"])
 def test_watch_returns_once_the_search_has_ended(tmp_path: Path, status: str) -> None:
     root = write_experiment(tmp_path / "e", status=status)
-    proc = subprocess.run([sys.executable, "-m", "mnist_hpo.search", "leaderboard", str(root), "--watch",
-                           "0.1"], capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run([*CLI, "leaderboard", str(root), "--watch", "0.1"],
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0 and f"({status}, 4 trials" in proc.stdout
 
 
 def test_importance_is_computed_over_trials_told_as_they_ended(tmp_path: Path) -> None:
     import optuna
-
     from mnist_hpo.reports.plot_data import importance_study
 
     root = write_experiment(tmp_path / "e")

@@ -6,13 +6,11 @@ import csv
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-
+from conftest import CLI, run_cli
 from mnist_hpo.reports import TrialState, load_experiment
 
 pytestmark = pytest.mark.slow
@@ -33,7 +31,7 @@ def test_sigkill_then_resume(mnist_path: Path, tmp_path: Path) -> None:
     args = ["search", "--space", "smoke", "--trials", "6", "--epochs", "2", "--subset", "3000",
             "--validation", "1000", "--scheduler", "fifo", "--data", str(mnist_path),
             "--storage", str(tmp_path), "--name", "killed"]
-    driver = subprocess.Popen([sys.executable, "-m", "mnist_hpo.search", *args], start_new_session=True,
+    driver = subprocess.Popen([*CLI, *args], start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     experiment = tmp_path / "killed"
     deadline = time.time() + 300
@@ -68,7 +66,7 @@ def test_ctrl_c_stops_gracefully_and_says_how_to_resume(mnist_path: Path,
     args = ["search", "--space", "smoke", "--trials", "5", "--epochs", "2", "--subset", "3000",
             "--validation", "1000", "--scheduler", "fifo", "--data", str(mnist_path),
             "--storage", str(tmp_path), "--name", "stopped"]
-    driver = subprocess.Popen([sys.executable, "-m", "mnist_hpo.search", *args], stdout=subprocess.PIPE,
+    driver = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     experiment = tmp_path / "stopped"
     deadline = time.time() + 300
@@ -88,4 +86,4 @@ def test_ctrl_c_stops_gracefully_and_says_how_to_resume(mnist_path: Path,
 
 def test_resume_refuses_what_it_cannot_resume(tmp_path: Path) -> None:
     proc = run_cli("resume", str(tmp_path / "nothing"))
-    assert proc.returncode == 2 and "not an experiment folder (no search.json)" in proc.stderr
+    assert proc.returncode == 2 and "nothing: no such experiment folder" in proc.stderr

@@ -8,7 +8,6 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-
 from mnist_hpo.spaces import (
     FloatRange,
     IntRange,

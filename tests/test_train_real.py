@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import pytest
 from conftest import run_cli
-
 from mnist_hpo.search.training.data import load_mnist, scale_images, split_mnist
 from mnist_hpo.search.training.fit import EPOCH_KEYS, evaluate, train
 from mnist_hpo.spaces import load_space, sample_configs
@@ -29,6 +28,19 @@ def test_smoke_trains_one_epoch_above_80_percent(mnist_path: Path) -> None:
     assert row["images_per_second"] > 0 and row["seconds"] > 0
     assert evaluate(result.model, split.x_val, split.y_val)["accuracy"] == pytest.approx(
         row["val_accuracy"], abs=1e-6)
+
+
+def test_stopping_early_keeps_the_planned_schedule(mnist_path: Path) -> None:
+    """What replay of a trial ASHA stopped relies on: a cosine schedule planned over 4
+    epochs and stopped after 1 has decayed a quarter of the way (over 1 epoch: all of it, and
+    that replay differed from the trial by 19 of 1,000 validation images)."""
+    split = split_mnist(load_mnist(mnist_path), validation=500, subset=640, seed=0)
+    config = {"conv_blocks": 1, "convs_per_block": 1, "filters_1": 8, "dense_units": 32,
+              "learning_rate": 0.01, "lr_schedule": "cosine", "batch_size": 64}
+    result = train(config, split, epochs=4, stop_after=1, seed=0)
+    assert len(result.history) == 1
+    expected = 0.01 * 0.5 * (1 + np.cos(np.pi / 4))  # 10 of 40 planned steps done
+    assert float(result.model.optimizer.learning_rate) == pytest.approx(expected, rel=1e-5)
 
 
 def test_cli_train_saves_files_that_reload(mnist_path: Path, tmp_path: Path) -> None:

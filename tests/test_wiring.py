@@ -6,15 +6,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
 from mnist_hpo.search.cli.main import build_parser
 from mnist_hpo.search.cli.search import settings_from_args
 from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.tune.callbacks import FailureBudget
-from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
-from mnist_hpo.search.tune.searcher import OptunaSearcher
 from mnist_hpo.search.tune.factories import (
     JOURNAL,
     make_run_config,
@@ -24,7 +19,11 @@ from mnist_hpo.search.tune.factories import (
     trial_resources,
     warm_start_points,
 )
+from mnist_hpo.search.tune.searcher import OptunaSearcher
+from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
 from mnist_hpo.spaces import load_space, resolve_config
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 
 def settings(**overrides: object) -> SearchSettings:
@@ -62,9 +61,8 @@ def test_tune_config_asha_tpe(tmp_path: Path) -> None:
     assert (tc.metric, tc.mode, tc.num_samples) == ("val_accuracy", "max", 12)
     assert (tc.max_concurrent_trials, tc.time_budget_s, tc.reuse_actors) == (2, 600.0, True)
     assert isinstance(tc.scheduler, ASHAScheduler)
-    # Rungs at the grace period times powers of the reduction factor, below max_t (6).
-    assert "Iter 2.000" in tc.scheduler.debug_string()
-    assert "Iter 6.000" not in tc.scheduler.debug_string()
+    # Rungs at the grace period (2) times powers of the reduction factor (3), up to max_t.
+    assert "Bracket: Iter 6.000: None | Iter 2.000: None" in tc.scheduler.debug_string()
     assert isinstance(tc.search_alg, OptunaSearcher)
     sampler = tc.search_alg.study.sampler
     assert isinstance(sampler, optuna.samplers.TPESampler)

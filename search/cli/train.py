@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from mnist_hpo.search.cli.args import add_data_options, positive_int
 from mnist_hpo.search.errors import UsageError
 from mnist_hpo.spaces import load_space, resolve_config
@@ -82,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
     quiet_tensorflow()
     set_threads(args.threads)
-    from mnist_hpo.search.training.data import load_mnist, split_mnist
     from mnist_hpo.search.outputs import claim_out_dir, versions, write_json
+    from mnist_hpo.search.training.data import load_mnist, split_mnist
 
     data = load_mnist(args.data)
     split = split_mnist(data, validation=args.validation, subset=args.subset, seed=args.seed)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import keras
-
 from mnist_hpo.search.training.data import Split
 from mnist_hpo.search.training.divergence import StopOnDivergence
 from mnist_hpo.search.training.model import build_model

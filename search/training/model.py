@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import keras
-
 from mnist_hpo.spaces import resolve_config
 
 

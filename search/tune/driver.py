@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from mnist_hpo.reports.records import read_manifest
 from mnist_hpo.reports.status import SearchStatus
-from mnist_hpo.search.training.data import Split, load_mnist, recorded_split, split_mnist
 from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.training.data import Split, load_mnist, recorded_split, split_mnist
+from mnist_hpo.search.tune.callbacks import TrialPrinter
 from mnist_hpo.search.tune.manifest import (
     MANIFEST,
     build_manifest,
     finish_manifest,
     settings_from_manifest,
 )
-from mnist_hpo.search.tune.callbacks import TrialPrinter
 from mnist_hpo.search.tune.settings import SearchSettings
 
 if TYPE_CHECKING:
@@ -97,9 +97,8 @@ def new_tuner(settings: SearchSettings, split: Split, experiment: Path | None,
               ) -> Any:
     """A ``tune.Tuner`` for a new run of ``settings`` (``extension``: more trials in an
     existing experiment)."""
-    from ray import tune
-
     from mnist_hpo.search.tune.factories import make_run_config, make_tune_config
+    from ray import tune
 
     return tune.Tuner(trainable(settings, split),
                       tune_config=make_tune_config(settings, experiment, extension=extension),
@@ -148,10 +147,9 @@ def _status(manifest: dict[str, Any], experiment: Path) -> SearchStatus:
 
 def trainable(settings: SearchSettings, split: Split) -> Any:
     """``run_trial`` with its data and resources, as Ray Tune takes it."""
-    from ray import tune
-
-    from mnist_hpo.search.tune.trainable import run_trial
     from mnist_hpo.search.tune.factories import trial_resources
+    from mnist_hpo.search.tune.trainable import run_trial
+    from ray import tune
 
     # tune.with_parameters puts the split in Ray's object store once; every trial on every
     # node reads the same shared copy.
@@ -183,8 +181,8 @@ def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
         return _from_grid(grid, where, settings.trials)
     outcome = _conclude(experiment, settings, elapsed)
     if outcome.status.concluded:
-        from mnist_hpo.search.tune.searcher import close_unfinished_trials
         from mnist_hpo.search.tune.factories import JOURNAL
+        from mnist_hpo.search.tune.searcher import close_unfinished_trials
 
         close_unfinished_trials(experiment / JOURNAL)
     finish_manifest(experiment / MANIFEST, manifest, status=outcome.status.value,

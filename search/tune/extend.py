@@ -16,19 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-
 from mnist_hpo.reports import TrialRecord, load_experiment
 from mnist_hpo.reports.optuna_trials import to_optuna_trial
 from mnist_hpo.reports.records import read_manifest
 from mnist_hpo.reports.status import SearchStatus
-from mnist_hpo.search.training.data import recorded_split
-from mnist_hpo.search.tune.driver import SearchOutcome, new_tuner, run_tuner
 from mnist_hpo.search.errors import UsageError
-from mnist_hpo.search.tune.searcher import open_journal
-from mnist_hpo.search.tune.manifest import settings_from_manifest
+from mnist_hpo.search.training.data import recorded_split
 from mnist_hpo.search.tune.callbacks import TrialPrinter
-from mnist_hpo.search.tune.settings import MODE
+from mnist_hpo.search.tune.driver import SearchOutcome, new_tuner, run_tuner
 from mnist_hpo.search.tune.factories import JOURNAL, Extension
+from mnist_hpo.search.tune.manifest import settings_from_manifest
+from mnist_hpo.search.tune.searcher import open_journal
+from mnist_hpo.search.tune.settings import MODE
 from mnist_hpo.spaces import Choice, Space, load_space
 
 log = logging.getLogger(__name__)

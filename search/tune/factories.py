@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from mnist_hpo.search.tune.callbacks import EpochBudget, FailureBudget, trial_dirname
+from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
+from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
+from mnist_hpo.spaces import resolve_config
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
-
-from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
-from mnist_hpo.search.tune.callbacks import EpochBudget, FailureBudget, trial_dirname
-from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
-from mnist_hpo.spaces import resolve_config
 
 JOURNAL = "optuna.journal"
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from mnist_hpo.search.training.data import MnistData, Split
-from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.outputs import versions, write_json
-from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
+from mnist_hpo.search.training.data import MnistData, Split
 from mnist_hpo.search.tune.factories import JOURNAL, sampler_settings, warm_start_points
+from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
 from mnist_hpo.spaces import space_from_dict
 
 MANIFEST = "search.json"

@@ -9,10 +9,9 @@ from typing import Any
 
 import keras
 import ray
-from ray import tune
-
 from mnist_hpo.reports.records import CHECKPOINT_MODEL, CHECKPOINT_STATE
 from mnist_hpo.search.training.fit import EPOCH_KEYS
+from ray import tune
 
 
 class TuneReporter(keras.callbacks.Callback):  # type: ignore[misc]

@@ -32,7 +32,7 @@ from ray.tune.search import Searcher
 RAY_TRIAL_ID = "ray_trial_id"  # the user attribute naming a trial's Ray trial id
 
 
-class OptunaSearcher(Searcher):  # type: ignore[misc]
+class OptunaSearcher(Searcher):
     """Suggests configurations from an Optuna study; tells it every trial as it ended.
 
     Args:
@@ -134,7 +134,8 @@ class OptunaSearcher(Searcher):  # type: ignore[misc]
         self._study = self._open_study()
 
     def _open_study(self) -> optuna.Study:
-        direction = "maximize" if self.mode == "max" else "minimize"
+        direction = (optuna.study.StudyDirection.MAXIMIZE if self.mode == "max"
+                     else optuna.study.StudyDirection.MINIMIZE)
         return optuna.create_study(study_name=self._study_name, storage=self._storage,
                                    sampler=self._sampler, direction=direction,
                                    load_if_exists=True)

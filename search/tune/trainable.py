@@ -42,10 +42,9 @@ def run_trial(config: dict[str, Any], *, split: Split, epochs: int, seed: int, t
         _share_gpus()
 
     import keras
-    from ray import tune
-
     from mnist_hpo.search.training.fit import train
     from mnist_hpo.search.tune.reporter import TuneReporter
+    from ray import tune
 
     # A reused worker still holds the previous trial's layers and graphs.
     keras.backend.clear_session()
