@@ -24,10 +24,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ray import tune
+
 from mnist_hpo.search.tune.driver import run_search
 from mnist_hpo.search.tune.settings import SearchSettings
 from mnist_hpo.spaces import load_space
-from ray import tune
 
 
 def gpus_visible() -> int:

@@ -33,11 +33,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mnist_hpo.reports.status import SearchStatus
-from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
-
 from benchmarks.machine import machine
 from benchmarks.search_overhead import MemoryProbe
+from mnist_hpo.reports.status import SearchStatus
+from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,6 +131,7 @@ def plain_loop(configs: list[dict[str, Any]], data: str | None, sizes: Sizes) ->
     """What a user without Ray would write: load the data, train each configuration in turn.
     Same split, seed, epochs and thread count (1) as a trial; no checkpoints, no processes."""
     import keras
+
     from mnist_hpo.search.training.data import load_mnist, split_mnist
     from mnist_hpo.search.training.fit import train
 
@@ -152,6 +152,7 @@ def canonical(configs: list[dict[str, Any]]) -> list[str]:
 def run_all(data: str | None, sizes: Sizes) -> dict[str, Any]:
     """Searches and the loop, alternating; Ray is started once and shared by every search."""
     import ray
+
     from mnist_hpo.search.tune.driver import start_ray
     from mnist_hpo.search.tune.settings import SearchSettings
     from mnist_hpo.spaces import load_space

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+
 from mnist_hpo.search.training.data import Split
 from mnist_hpo.search.training.fit import STEPS_PER_EXECUTION, train, training_steps
 from mnist_hpo.search.training.model import build_model

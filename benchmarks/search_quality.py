@@ -39,9 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
-
 from benchmarks.machine import machine
+from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 if TYPE_CHECKING:
     from mnist_hpo.spaces import Space
@@ -94,11 +93,11 @@ def parse_args() -> argparse.Namespace:
 def run_ray_system(system: str, space: Space, args: argparse.Namespace, seed: int,
                    storage: str) -> Any:
     """One search through mnist-hpo's own driver (Ray Tune), stopped by ``--epoch-budget``."""
-    from mnist_hpo.search.tune.driver import run_search
-    from mnist_hpo.search.tune.settings import SearchSettings
     from ray import tune
 
     from benchmarks.peers import Ledger
+    from mnist_hpo.search.tune.driver import run_search
+    from mnist_hpo.search.tune.settings import SearchSettings
 
     ledger = Ledger(args.budget)
 
@@ -148,14 +147,14 @@ def main() -> None:
 
     import optuna
     import ray
+
+    from benchmarks.peers import run_keras_tuner, run_optuna
     from mnist_hpo.search.cli.search import loopback_if_local
     from mnist_hpo.search.training.data import load_mnist, split_mnist
     from mnist_hpo.search.training.fit import evaluate, train
     from mnist_hpo.search.tune.driver import start_ray
     from mnist_hpo.search.tune.settings import SearchSettings
     from mnist_hpo.spaces import load_space
-
-    from benchmarks.peers import run_keras_tuner, run_optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes: new models

@@ -51,6 +51,7 @@ def main() -> None:
     set_threads(args.threads)
 
     import keras
+
     from mnist_hpo.search.training.data import load_mnist, scale_images, split_mnist
     from mnist_hpo.search.training.fit import EpochMetrics, train
     from mnist_hpo.search.training.model import build_model, make_optimizer

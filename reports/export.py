@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from mnist_hpo.reports.records import CHECKPOINT_MODEL, Experiment, ExperimentError, TrialRecord
 
 log = logging.getLogger(__name__)

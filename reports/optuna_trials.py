@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import optuna
+
 from mnist_hpo.reports.records import TrialRecord, TrialState
 
 

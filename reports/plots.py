@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
 from mnist_hpo.reports.plot_data import Curves, History, ParamEffect
 
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from mnist_hpo.reports import plot_data, plots
 from mnist_hpo.reports.leaderboard import leaderboard_rows, render
 from mnist_hpo.reports.records import Experiment

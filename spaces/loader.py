@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from mnist_hpo.spaces.catalog import CATALOG, blocks, config_key, default_value
 from mnist_hpo.spaces.domains import Domain, Fixed
 from mnist_hpo.spaces.errors import SpaceError

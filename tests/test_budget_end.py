@@ -131,3 +131,20 @@ def test_resume_refuses_a_search_whose_budget_is_spent(budget_run: tuple[Path, s
     assert "this search ended (epoch budget reached); add trials with `mnist-hpo extend" \
         in proc.stderr
     assert (experiment / "search.json").read_bytes() == before
+
+
+def test_resume_of_an_experiment_from_another_version_says_so(budget_run: tuple[Path, str],
+                                                              tmp_path: Path) -> None:
+    """Ray's pickles name our modules: one written before they moved cannot be unpickled.
+    The user is told so in one line; the records still open."""
+    experiment, _ = budget_run
+    old = tmp_path / "old"
+    shutil.copytree(experiment, old)
+    manifest = json.loads((old / "search.json").read_text())
+    (old / "search.json").write_text(json.dumps(manifest | {"status": "interrupted"}))
+    (old / "tuner.pkl").write_bytes(b"csearch.trial\nrun_trial\n.")  # pickle of a moved name
+    proc = run_cli("resume", str(old))
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "its Ray Tune state was written by another version of mnist-hpo" in proc.stderr
+    assert run_cli("leaderboard", str(old)).returncode == 0

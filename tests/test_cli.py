@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_cli
+
 from mnist_hpo.search.cli.main import main
 from mnist_hpo.spaces import load_space
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from loopback_cluster import LoopbackCluster
+
 from mnist_hpo.reports import TrialState, load_experiment
 
 pytestmark = pytest.mark.slow

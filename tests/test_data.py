@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import synthetic_arrays
+
 from mnist_hpo.search.errors import DataError
 from mnist_hpo.search.training.data import ENV_VAR, load_mnist, split_mnist
 from mnist_hpo.search.training.idx import IDX_FILES

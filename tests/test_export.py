@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import run_cli
+
 from mnist_hpo.reports import load_experiment
 from mnist_hpo.reports.export import ExportError, _verify_in_fresh_process
 from mnist_hpo.search.training.data import load_mnist, scale_images

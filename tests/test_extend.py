@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 from conftest import REPO, run_cli
+
 from mnist_hpo.reports import TrialState, leaderboard_rows, load_experiment
 
 pytestmark = pytest.mark.slow

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, run_cli
+
 from mnist_hpo.reports import TrialState, load_experiment
 from mnist_hpo.search.training.divergence import DIVERGED_LOSS, DivergedError, StopOnDivergence
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+
 from mnist_hpo.search.training.model import build_model
 from mnist_hpo.spaces import SpaceError, load_space, preset_names, resolve_config, sample_configs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+
 from mnist_hpo.search.training.data import scale_images
 from mnist_hpo.search.training.pipeline import eval_dataset, make_augmenter, train_dataset
 from mnist_hpo.spaces import resolve_config

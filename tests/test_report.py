@@ -8,10 +8,11 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+from test_reports import write_experiment
+
 from mnist_hpo.reports import load_experiment
 from mnist_hpo.reports.plot_data import curves, history, param_effects, top_curves
 from mnist_hpo.reports.report import PREDICTIONS, write_report
-from test_reports import write_experiment
 
 SPACE = {"name": "t", "epochs": 3, "params": {
     "learning_rate": {"low": 1e-6, "high": 0.1, "log": True},

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import CLI, REPO, run_cli
+
 from mnist_hpo.reports import ExperimentError, TrialState, leaderboard_rows, load_experiment, render
 
 COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second",
@@ -235,6 +236,7 @@ def test_watch_returns_once_the_search_has_ended(tmp_path: Path, status: str) ->
 
 def test_importance_is_computed_over_trials_told_as_they_ended(tmp_path: Path) -> None:
     import optuna
+
     from mnist_hpo.reports.plot_data import importance_study
 
     root = write_experiment(tmp_path / "e")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CLI, run_cli
+
 from mnist_hpo.reports import TrialState, load_experiment
 
 pytestmark = pytest.mark.slow

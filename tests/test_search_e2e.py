@@ -11,6 +11,7 @@ import numpy as np
 import optuna
 import pytest
 from conftest import run_cli
+
 from mnist_hpo.reports.records import CHECKPOINT_MODEL
 from mnist_hpo.search.training.data import load_mnist, scale_images
 

@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
+
 from mnist_hpo.spaces import (
     FloatRange,
     IntRange,

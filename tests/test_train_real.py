@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import run_cli
+
 from mnist_hpo.search.training.data import load_mnist, scale_images, split_mnist
 from mnist_hpo.search.training.fit import EPOCH_KEYS, evaluate, train
 from mnist_hpo.spaces import load_space, sample_configs

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import optuna
 import pytest
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
 from mnist_hpo.search.cli.main import build_parser
 from mnist_hpo.search.cli.search import settings_from_args
 from mnist_hpo.search.errors import UsageError
@@ -22,8 +25,6 @@ from mnist_hpo.search.tune.factories import (
 from mnist_hpo.search.tune.searcher import OptunaSearcher
 from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
 from mnist_hpo.spaces import load_space, resolve_config
-from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 
 def settings(**overrides: object) -> SearchSettings:

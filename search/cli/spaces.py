@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import yaml
+
 from mnist_hpo.search.cli.args import positive_int
 from mnist_hpo.spaces import load_space, preset_names, sample_configs
 

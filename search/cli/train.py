@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from mnist_hpo.search.cli.args import add_data_options, positive_int
 from mnist_hpo.search.errors import UsageError
 from mnist_hpo.spaces import load_space, resolve_config

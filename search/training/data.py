@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from mnist_hpo.search.errors import DataError
 from mnist_hpo.search.training.idx import find_idx_files, read_idx
 

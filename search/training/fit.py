@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import keras
+
 from mnist_hpo.search.training.data import Split
 from mnist_hpo.search.training.divergence import StopOnDivergence
 from mnist_hpo.search.training.model import build_model
@@ -26,7 +27,7 @@ STEPS_PER_EXECUTION = 8
 class EpochMetrics(keras.callbacks.Callback):  # type: ignore[misc]
     """Adds ``seconds`` and ``images_per_second`` to each epoch's logs and keeps the rows.
 
-    Listed first among the callbacks, so the ones after it (a Tune reporter, a logger) see
+    Listed first among the callbacks, so the ones after it (a logger, a progress bar) see
     the two timing keys in the same ``logs`` dict. Images/s counts training only: the clock
     stops when validation begins.
     """

@@ -6,6 +6,7 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+
 from mnist_hpo.search.errors import DataError
 
 # Magic numbers: two zero bytes, the type code (0x08 = unsigned byte), the number of dims.

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import keras
+
 from mnist_hpo.spaces import resolve_config
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
 from mnist_hpo.search.training.augment import RandomAffine
 
 AUTOTUNE = tf.data.AUTOTUNE

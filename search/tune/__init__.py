@@ -1,6 +1,6 @@
 """Ray Tune + Optuna: what a search is asked to do (``settings``), the factories that build
 Ray's and Optuna's objects from it (``factories``), the searcher that tells Optuna what
-happened (``searcher``), one trial (``trainable``, ``reporter``), driver-side callbacks and
+happened (``searcher``), one trial (``trainable``), driver-side callbacks and
 stoppers (``callbacks``), the driver (``driver``, ``extend``) and ``search.json``
 (``manifest``).
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mnist_hpo.search.tune.settings import METRIC
 from ray import tune
 from ray.tune.experiment import Trial
+
+from mnist_hpo.search.tune.settings import METRIC
 
 
 def trial_number(trial: Trial, offset: int = 0) -> int:

@@ -97,8 +97,9 @@ def new_tuner(settings: SearchSettings, split: Split, experiment: Path | None,
               ) -> Any:
     """A ``tune.Tuner`` for a new run of ``settings`` (``extension``: more trials in an
     existing experiment)."""
-    from mnist_hpo.search.tune.factories import make_run_config, make_tune_config
     from ray import tune
+
+    from mnist_hpo.search.tune.factories import make_run_config, make_tune_config
 
     return tune.Tuner(trainable(settings, split),
                       tune_config=make_tune_config(settings, experiment, extension=extension),
@@ -131,8 +132,15 @@ def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
 
         if not tune.Tuner.can_restore(str(experiment)):
             raise UsageError(f"{experiment}: no Ray Tune state to resume from (tuner.pkl)")
-        return tune.Tuner.restore(str(experiment), trainable=trainable(settings, split),
-                                  resume_unfinished=True, resume_errored=False)
+        try:
+            return tune.Tuner.restore(str(experiment), trainable=trainable(settings, split),
+                                      resume_unfinished=True, resume_errored=False)
+        except (ModuleNotFoundError, AttributeError) as err:
+            # Ray's pickles name our modules; an experiment written before a module moved
+            # cannot be unpickled by this version. Its records are plain files and still open.
+            raise UsageError(f"{experiment}: its Ray Tune state was written by another version "
+                             f"of mnist-hpo ({err}); it cannot be resumed here, but "
+                             f"leaderboard, report and export read it") from None
 
     manifest["resumed_at"] = [*manifest.get("resumed_at", []), time.strftime("%Y-%m-%dT%H:%M:%S")]
     return run_tuner(settings, restored_tuner, manifest, experiment, str(experiment))
@@ -146,15 +154,16 @@ def _status(manifest: dict[str, Any], experiment: Path) -> SearchStatus:
 
 
 def trainable(settings: SearchSettings, split: Split) -> Any:
-    """``run_trial`` with its data and resources, as Ray Tune takes it."""
-    from mnist_hpo.search.tune.factories import trial_resources
-    from mnist_hpo.search.tune.trainable import run_trial
+    """:class:`EpochTrainable` with its data and resources, as Ray Tune takes it."""
     from ray import tune
+
+    from mnist_hpo.search.tune.factories import trial_resources
+    from mnist_hpo.search.tune.trainable import EpochTrainable
 
     # tune.with_parameters puts the split in Ray's object store once; every trial on every
     # node reads the same shared copy.
     return tune.with_resources(
-        tune.with_parameters(run_trial, split=split, epochs=settings.epochs,
+        tune.with_parameters(EpochTrainable, split=split, epochs=settings.epochs,
                              seed=settings.seed, threads=settings.threads_per_trial,
                              gpus=settings.gpus_per_trial),
         trial_resources(settings))
@@ -249,13 +258,7 @@ def start_ray(settings: SearchSettings) -> None:
     # Ray's newer console output prints its own tables even at verbose=0; the classic engine
     # honours it, and our TrialPrinter says what matters.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    worker_env = {
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-        # A reused worker waits this long for the previous trial's thread to end before it
-        # gives up on the next trial (Ray's default: 2 s). The thread stops within a few
-        # batches of being asked (TuneReporter), but a loaded machine can take longer.
-        "TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60"),
-    }
+    worker_env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
                               "runtime_env": {"env_vars": worker_env}}
     if settings.address:

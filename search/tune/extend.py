@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+
 from mnist_hpo.reports import TrialRecord, load_experiment
 from mnist_hpo.reports.optuna_trials import to_optuna_trial
 from mnist_hpo.reports.records import read_manifest

@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from mnist_hpo.search.tune.callbacks import EpochBudget, FailureBudget, trial_dirname
-from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
-from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
-from mnist_hpo.spaces import resolve_config
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
+
+from mnist_hpo.search.tune.callbacks import EpochBudget, FailureBudget, trial_dirname
+from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
+from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
+from mnist_hpo.spaces import resolve_config
 
 JOURNAL = "optuna.journal"
 
@@ -129,8 +130,10 @@ def make_run_config(settings: SearchSettings, storage_path: str,
     return tune.RunConfig(
         name=settings.name,
         storage_path=storage_path,
+        # Every epoch is checkpointed; Ray keeps the best (by val_accuracy) and the latest.
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE),
+            num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
+            checkpoint_frequency=1),
         # A failed trial (an exception, a lost node) is retried from its last checkpoint
         # this many times, then recorded as errored; the search goes on either way.
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),

@@ -1,8 +1,12 @@
-"""One trial: a configuration trained inside a Ray Tune worker, through ``search.training``
-(``fit.train``).
+"""One trial: a configuration trained inside a Ray Tune worker, one epoch per step.
 
-This module is imported by the driver (to hand ``run_trial`` to Ray) as well as by the
-workers, so TensorFlow is only imported inside ``run_trial``: the driver never pays for it.
+Ray's class API (``tune.Trainable``): Ray calls ``step`` once per epoch and decides between
+steps whether the trial goes on, so a trial that ASHA or a budget stops ends at an epoch
+boundary with nothing cut short; a reused worker takes its next trial through
+``reset_config``; ``save_checkpoint``/``load_checkpoint`` hold the model and its epoch.
+
+This module is imported by the driver (to hand the class to Ray) as well as by the workers,
+so TensorFlow is only imported inside the methods: the driver never pays for it.
 """
 
 from __future__ import annotations
@@ -11,55 +15,95 @@ import contextlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ray import tune
 
 from mnist_hpo.reports.records import CHECKPOINT_MODEL, CHECKPOINT_STATE
 from mnist_hpo.search.training.data import Split
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
+if TYPE_CHECKING:
+    from mnist_hpo.search.training.fit import Fit
+
 log = logging.getLogger(__name__)
 
 
-def run_trial(config: dict[str, Any], *, split: Split, epochs: int, seed: int, threads: int,
-              gpus: float) -> None:
-    """Ray Tune function trainable: train ``config`` and report every epoch.
+class EpochTrainable(tune.Trainable):
+    """Trains a sampled configuration, one epoch per ``step``.
 
     ``split`` arrives through Ray's object store (``tune.with_parameters``): the driver loads
     MNIST once and every trial on every node reads the same shared arrays.
 
-    Args:
-        config: The sampled configuration.
+    Args (of ``setup``, after the configuration):
         split: Training and validation arrays.
-        epochs: Maximum epochs; the scheduler may stop the trial sooner.
+        epochs: Epochs of a trial that runs to the end; the scheduler may stop it sooner.
         seed: The search's seed: every trial sees the same shuffles, so configurations are
             compared on equal terms.
         threads: TensorFlow threads, the trial's CPU share.
         gpus: The trial's GPU share (0 on CPU).
     """
-    quiet_tensorflow()
-    set_threads(threads)
-    if gpus > 0:
-        _share_gpus()
 
-    import keras
-    from mnist_hpo.search.training.fit import train
-    from mnist_hpo.search.tune.reporter import TuneReporter
-    from ray import tune
+    # tune.with_parameters hands its objects to setup as keywords (Ray's documented use).
+    def setup(self, config: dict[str, Any], *, split: Split,  # type: ignore[override]
+              epochs: int, seed: int, threads: int, gpus: float) -> None:
+        quiet_tensorflow()
+        set_threads(threads)
+        if gpus > 0:
+            _share_gpus()
+        import ray
 
-    # A reused worker still holds the previous trial's layers and graphs.
-    keras.backend.clear_session()
-    model, done = None, 0
-    checkpoint = tune.get_checkpoint()  # the latest epoch's, when resumed or retried
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            state = json.loads((Path(folder) / CHECKPOINT_STATE).read_text())
-            model = keras.models.load_model(Path(folder) / CHECKPOINT_MODEL, safe_mode=True)
-        done = int(state["epoch"])
-        log.info("resuming after epoch %d", done)
-    if done >= epochs:
-        return
-    train(config, split, epochs=epochs, seed=seed, model=model, initial_epoch=done,
-          callbacks=[TuneReporter()])
+        self._split, self._epochs, self._seed = split, epochs, seed
+        # Which Ray node ran the epoch: node_ip alone cannot tell two nodes on one host apart.
+        self._node_id = ray.get_runtime_context().get_node_id()
+        self._fit = self._start(config)
+
+    def step(self) -> dict[str, Any]:
+        from mnist_hpo.search.training.fit import EPOCH_KEYS
+
+        row = self._fit.epoch()
+        result: dict[str, Any] = {k: row[k] for k in EPOCH_KEYS if k in row}
+        result |= {"epoch": self._fit.done, "node_id": self._node_id}
+        if self._fit.done >= self._epochs:
+            result["done"] = True  # ran every epoch: the trial is complete
+        return result
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        folder = Path(checkpoint_dir)
+        self._fit.model.save(folder / CHECKPOINT_MODEL)
+        rows = self._fit.timer.rows
+        state = {"epoch": self._fit.done,
+                 "val_accuracy": rows[-1]["val_accuracy"] if rows else None}
+        (folder / CHECKPOINT_STATE).write_text(json.dumps(state))
+
+    def load_checkpoint(self, checkpoint: dict[str, Any] | str | None) -> None:
+        # The latest epoch's checkpoint folder (save_checkpoint returns no dict), when the
+        # trial is resumed or retried.
+        if not isinstance(checkpoint, str):
+            return
+        import keras
+
+        folder = Path(checkpoint)
+        state = json.loads((folder / CHECKPOINT_STATE).read_text())
+        keras.backend.clear_session()
+        model = keras.models.load_model(folder / CHECKPOINT_MODEL, safe_mode=True)
+        self._fit = self._start(self.config, model=model, done=int(state["epoch"]))
+        log.info("resuming after epoch %d", self._fit.done)
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        # A reused worker: the next trial's configuration, from scratch.
+        self._fit = self._start(new_config)
+        return True
+
+    def _start(self, config: dict[str, Any], model: Any = None, done: int = 0) -> Fit:
+        import keras
+
+        from mnist_hpo.search.training.fit import Fit
+
+        if model is None:
+            keras.backend.clear_session()  # a reused worker still holds the last trial's graphs
+        return Fit(config, self._split, epochs=self._epochs, seed=self._seed, model=model,
+                   initial_epoch=done)
 
 
 def _share_gpus() -> None:
