@@ -47,20 +47,23 @@ class EpochTrainable(tune.Trainable):
     # tune.with_parameters hands its objects to setup as keywords (Ray's documented use).
     def setup(self, config: dict[str, Any], *, split: Split,  # type: ignore[override]
               epochs: int, seed: int, threads: int, gpus: float) -> None:
+        # Nothing slow here: Ray counts a trial as pending until setup returns and starts
+        # the next trial only then, so TensorFlow starts in the first step instead.
         quiet_tensorflow()
-        set_threads(threads)
-        if gpus > 0:
-            _share_gpus()
         import ray
 
         self._split, self._epochs, self._seed = split, epochs, seed
+        self._threads, self._gpus = threads, gpus
         # Which Ray node ran the epoch: node_ip alone cannot tell two nodes on one host apart.
         self._node_id = ray.get_runtime_context().get_node_id()
-        self._fit = self._start(config)
+        self._next_config: dict[str, Any] | None = config
+        self._fit: Fit | None = None
 
     def step(self) -> dict[str, Any]:
         from mnist_hpo.search.training.fit import EPOCH_KEYS
 
+        if self._fit is None:
+            self._fit = self._start(self._next_config or self.config)
         row = self._fit.epoch()
         result: dict[str, Any] = {k: row[k] for k in EPOCH_KEYS if k in row}
         result |= {"epoch": self._fit.done, "node_id": self._node_id}
@@ -69,6 +72,8 @@ class EpochTrainable(tune.Trainable):
         return result
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
+        if self._fit is None:
+            return  # nothing trained yet: a folder without state.json is no model
         folder = Path(checkpoint_dir)
         self._fit.model.save(folder / CHECKPOINT_MODEL)
         rows = self._fit.timer.rows
@@ -85,17 +90,21 @@ class EpochTrainable(tune.Trainable):
 
         folder = Path(checkpoint)
         state = json.loads((folder / CHECKPOINT_STATE).read_text())
+        set_threads(self._threads)
         keras.backend.clear_session()
         model = keras.models.load_model(folder / CHECKPOINT_MODEL, safe_mode=True)
         self._fit = self._start(self.config, model=model, done=int(state["epoch"]))
         log.info("resuming after epoch %d", self._fit.done)
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
-        # A reused worker: the next trial's configuration, from scratch.
-        self._fit = self._start(new_config)
+        # A reused worker: the next trial's configuration, built at its first step.
+        self._next_config, self._fit = new_config, None
         return True
 
     def _start(self, config: dict[str, Any], model: Any = None, done: int = 0) -> Fit:
+        set_threads(self._threads)  # before TensorFlow's first operation in this process
+        if self._gpus > 0:
+            _share_gpus()
         import keras
 
         from mnist_hpo.search.training.fit import Fit
