@@ -112,7 +112,7 @@ def importance_study(experiment: Experiment, searched: list[str]) -> optuna.Stud
     completed ones, not over early-stopped trials' short-run scores."""
     import optuna
 
-    from mnist_hpo.reports.optuna_trials import to_optuna_trial  # imports Optuna: only when drawn
+    from mnist_hpo.reports.optuna_trials import to_optuna_trial
     from mnist_hpo.spaces import space_from_dict
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -152,10 +152,7 @@ def load_experiment(path: str | Path) -> Experiment:
     """
     root = Path(path)
     manifest = read_manifest(root)
-    try:
-        status = SearchStatus.of(manifest)
-    except ValueError as err:
-        raise ExperimentError(f"{root / MANIFEST}: {err}") from None
+    status = SearchStatus.of(manifest)
     max_epochs = int(manifest.get("budget", {}).get("epochs", 0))
     trials, skipped = [], []
     for folder in sorted(root.glob("trial_*")):
@@ -173,8 +170,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     """The ``search.json`` of an experiment folder: the one place that reads it.
 
     Raises:
-        ExperimentError: the folder is missing or empty, or its ``search.json`` is missing
-            or corrupt (one line naming which).
+        ExperimentError: the folder is missing or empty, or its ``search.json`` is missing,
+            corrupt or holds a status this version does not know (one line naming which).
     """
     root = Path(path)
     if not root.is_dir():
@@ -187,6 +184,10 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         manifest: dict[str, Any] = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ExperimentError(f"{manifest_path}: corrupt JSON ({err})") from None
+    try:
+        SearchStatus.of(manifest)  # every reader may then take the status as valid
+    except ValueError as err:
+        raise ExperimentError(f"{manifest_path}: {err}") from None
     return manifest
 
 

@@ -72,7 +72,7 @@ def run_leaderboard(args: argparse.Namespace) -> int:
         if not args.watch:
             print(text)
             return 0
-        status = SearchStatus.of(experiment.manifest)  # load_experiment checked it
+        status = SearchStatus.of(experiment.manifest)
         # Clear the screen and home the cursor, so the table redraws in place.
         print(f"\033[2J\033[H{experiment.path} ({status.value}, "
               f"{len(experiment.trials)} trials, {time.strftime('%H:%M:%S')})\n{text}",

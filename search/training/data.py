@@ -137,8 +137,7 @@ def recorded_split(record: Mapping[str, Any], path: str | None = None) -> Split:
     Raises:
         DataError: the file is not the one the search used (SHA-256 differs).
     """
-    source = path or record["source"]
-    mnist = load_mnist(None if source == KERAS_SOURCE else source)
+    mnist = load_mnist(path or record["source"])
     if record.get("sha256") and mnist.sha256 != record["sha256"]:
         raise DataError(f"{mnist.source}: not the data this search used (SHA-256 "
                         f"{mnist.sha256[:12]}... != {record['sha256'][:12]}...); "

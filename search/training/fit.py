@@ -106,7 +106,6 @@ class Fit:
             model = build_model(c, steps_per_execution=steps_per_execution,
                                 total_steps=training_steps(c, len(split.x_train), epochs))
         self.model = model
-        self.epochs = epochs
         self.done = initial_epoch
         self.timer = EpochMetrics(len(split.x_train), on_epoch)
         self._callbacks = [StopOnDivergence(), self.timer, *callbacks]

@@ -116,7 +116,7 @@ def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
     """
     experiment = Path(path).expanduser().resolve()
     manifest = read_manifest(experiment)
-    status = _status(manifest, experiment)
+    status = SearchStatus.of(manifest)
     if status is SearchStatus.FINISHED:
         raise UsageError(f"{experiment}: this search already finished all its trials; "
                          f"nothing to resume")
@@ -144,13 +144,6 @@ def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
 
     manifest["resumed_at"] = [*manifest.get("resumed_at", []), time.strftime("%Y-%m-%dT%H:%M:%S")]
     return run_tuner(settings, restored_tuner, manifest, experiment, str(experiment))
-
-
-def _status(manifest: dict[str, Any], experiment: Path) -> SearchStatus:
-    try:
-        return SearchStatus.of(manifest)
-    except ValueError as err:
-        raise UsageError(f"{experiment}: {err}") from None
 
 
 def trainable(settings: SearchSettings, split: Split) -> Any:

@@ -79,21 +79,24 @@ class OptunaSearcher(Searcher):
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         value, epoch = result.get(self.metric), result.get("training_iteration")
         number = self._number(trial_id)
-        if value is None or epoch is None or number is None:
+        told = None if number is None else _told(self._study, number)
+        if value is None or epoch is None or told is None:
             return
-        if int(epoch) not in told_values(self._study, number):
-            self._report(number, int(epoch), float(value))
+        if int(epoch) not in told.intermediate_values:
+            self._report(told.number, int(epoch), float(value))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
         number = self._number(trial_id)
-        if number is None or _state(self._study, number) is not TrialState.RUNNING:
+        told = None if number is None else _told(self._study, number)
+        if told is None or told.state is not TrialState.RUNNING:
             return
+        number = told.number
         self._trials.pop(trial_id, None)
         if error:
             self._study.tell(number, state=TrialState.FAIL)
             return
-        values = told_values(self._study, number)
+        values = {int(step): float(v) for step, v in told.intermediate_values.items()}
         epochs = int((result or {}).get("training_iteration") or max(values, default=0))
         last = (result or {}).get(self.metric)
         if last is not None and epochs not in values:
@@ -165,19 +168,9 @@ def open_journal(path: Path) -> JournalStorage:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def told_values(study: optuna.Study, number: int) -> dict[int, float]:
-    """The per-epoch values trial ``number`` of ``study`` has been told so far."""
-    for trial in study.get_trials(deepcopy=False):
-        if trial.number == number:
-            return {int(step): float(v) for step, v in trial.intermediate_values.items()}
-    return {}
-
-
-def _state(study: optuna.Study, number: int) -> TrialState | None:
-    for trial in study.get_trials(deepcopy=False):
-        if trial.number == number:
-            return trial.state
-    return None
+def _told(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:
+    """Trial ``number`` of ``study`` as told so far (its state, its per-epoch values)."""
+    return next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
 
 
 def close_unfinished_trials(journal: Path) -> int:

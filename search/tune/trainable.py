@@ -56,14 +56,13 @@ class EpochTrainable(tune.Trainable):
         self._threads, self._gpus = threads, gpus
         # Which Ray node ran the epoch: node_ip alone cannot tell two nodes on one host apart.
         self._node_id = ray.get_runtime_context().get_node_id()
-        self._next_config: dict[str, Any] | None = config
-        self._fit: Fit | None = None
+        self._fit: Fit | None = None  # built at the first step, for ``self.config``
 
     def step(self) -> dict[str, Any]:
         from mnist_hpo.search.training.fit import EPOCH_KEYS
 
         if self._fit is None:
-            self._fit = self._start(self._next_config or self.config)
+            self._fit = self._start()
         row = self._fit.epoch()
         result: dict[str, Any] = {k: row[k] for k in EPOCH_KEYS if k in row}
         result |= {"epoch": self._fit.done, "node_id": self._node_id}
@@ -84,24 +83,17 @@ class EpochTrainable(tune.Trainable):
     def load_checkpoint(self, checkpoint: dict[str, Any] | str | None) -> None:
         # The latest epoch's checkpoint folder (save_checkpoint returns no dict), when the
         # trial is resumed or retried.
-        if not isinstance(checkpoint, str):
-            return
-        import keras
-
-        folder = Path(checkpoint)
-        state = json.loads((folder / CHECKPOINT_STATE).read_text())
-        set_threads(self._threads)
-        keras.backend.clear_session()
-        model = keras.models.load_model(folder / CHECKPOINT_MODEL, safe_mode=True)
-        self._fit = self._start(self.config, model=model, done=int(state["epoch"]))
-        log.info("resuming after epoch %d", self._fit.done)
+        if isinstance(checkpoint, str):
+            self._fit = self._start(Path(checkpoint))
+            log.info("resuming after epoch %d", self._fit.done)
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
-        # A reused worker: the next trial's configuration, built at its first step.
-        self._next_config, self._fit = new_config, None
+        # A reused worker: Ray has set self.config; the model is built at the first step.
+        self._fit = None
         return True
 
-    def _start(self, config: dict[str, Any], model: Any = None, done: int = 0) -> Fit:
+    def _start(self, checkpoint: Path | None = None) -> Fit:
+        """``self.config``'s training, from scratch or continued from ``checkpoint``."""
         set_threads(self._threads)  # before TensorFlow's first operation in this process
         if self._gpus > 0:
             _share_gpus()
@@ -109,9 +101,13 @@ class EpochTrainable(tune.Trainable):
 
         from mnist_hpo.search.training.fit import Fit
 
-        if model is None:
-            keras.backend.clear_session()  # a reused worker still holds the last trial's graphs
-        return Fit(config, self._split, epochs=self._epochs, seed=self._seed, model=model,
+        keras.backend.clear_session()  # a reused worker still holds the last trial's graphs
+        model, done = None, 0
+        if checkpoint is not None:
+            state = json.loads((checkpoint / CHECKPOINT_STATE).read_text())
+            model = keras.models.load_model(checkpoint / CHECKPOINT_MODEL, safe_mode=True)
+            done = int(state["epoch"])
+        return Fit(self.config, self._split, epochs=self._epochs, seed=self._seed, model=model,
                    initial_epoch=done)
 
 
