@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 
+from mnist_hpo.search.training.batchnorm import PreciseBatchNorm
 from mnist_hpo.search.training.data import Split
 from mnist_hpo.search.training.divergence import StopOnDivergence
 from mnist_hpo.search.training.model import build_model
@@ -92,13 +93,18 @@ class Fit:
             ``images_per_second`` in the logs.
         on_epoch: Called with each epoch's metrics row.
         steps_per_execution: Batches per compiled call.
+        precise_bn: Re-estimate batch norm's moving statistics before each validation
+            (:mod:`~mnist_hpo.search.training.batchnorm`), so that val_accuracy after a few
+            hundred steps is what the network scores in inference. ``False`` keeps Keras'
+            moving averages, to measure what that changes (``benchmarks/early_ranks.py``).
     """
 
     def __init__(self, config: Mapping[str, Any], split: Split, *, epochs: int, seed: int = 0,
                  model: keras.Model | None = None, initial_epoch: int = 0,
                  callbacks: Sequence[keras.callbacks.Callback] = (),
                  on_epoch: Callable[[dict[str, float]], None] | None = None,
-                 steps_per_execution: int = STEPS_PER_EXECUTION) -> None:
+                 steps_per_execution: int = STEPS_PER_EXECUTION,
+                 precise_bn: bool = True) -> None:
         c = resolve_config(config)
         # A resumed trial reseeds by epoch, so it does not replay the first epochs' shuffles.
         keras.utils.set_random_seed(seed + initial_epoch)
@@ -108,7 +114,9 @@ class Fit:
         self.model = model
         self.done = initial_epoch
         self.timer = EpochMetrics(len(split.x_train), on_epoch)
-        self._callbacks = [StopOnDivergence(), self.timer, *callbacks]
+        # Batch norm is recalibrated before each validation, inside the training time.
+        calibrate = [PreciseBatchNorm(split.x_train)] if precise_bn else []
+        self._callbacks = [StopOnDivergence(), *calibrate, self.timer, *callbacks]
         self._train = train_dataset(split.x_train, split.y_train, c["batch_size"],
                                     seed=seed, augmenter=make_augmenter(c, seed=seed))
         self._val = eval_dataset(split.x_val, split.y_val)

@@ -1,0 +1,173 @@
+"""How well early judgments predict final ranks: Spearman's rho between the val_accuracy a
+configuration shows after 1, 2, 3 epochs (ASHA's rungs) and after the last epoch.
+
+Configurations are drawn at random from a space (seeded, the search's own define-by-run
+sampling), each trained once for ``--epochs`` epochs on the same split. Every epoch is
+validated twice on the same weights: with Keras' moving batch-norm averages as they are
+("before": what mnist-hpo reported until precise BN) and after re-estimating them
+(``recalibrate_batch_norm``, "after": what it reports now). Moving statistics are not used
+in training mode, so both columns come from one training run: the weights are the same.
+
+Each finished configuration is saved to ``--out``/early_ranks.json at once; a rerun skips
+the ones already there, so the script can be stopped and resumed.
+
+    python benchmarks/early_ranks.py --data ../shared/data/mnist.npz          # ~1 h, 2 cores
+    python benchmarks/early_ranks.py --data ../shared/data/mnist.npz --quick  # ~2 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.machine import machine
+from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
+
+FULL = {"configs": 24, "epochs": 9, "subset": 10000, "validation": 5000}
+QUICK = {"configs": 4, "epochs": 2, "subset": 1000, "validation": 500}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", help="mnist.npz (default: $MNIST_HPO_DATA)")
+    p.add_argument("--space", default="default", help="preset or YAML space")
+    p.add_argument("--quick", action="store_true", help="tiny scale (tests)")
+    for key, value in FULL.items():
+        p.add_argument(f"--{key}", type=int, help=f"(full: {value}, quick: {QUICK[key]})")
+    p.add_argument("--seed", type=int, default=0, help="sampling, split and training seed")
+    p.add_argument("--out", default="benchmarks/results", help="folder for early_ranks.json")
+    args = p.parse_args(argv)
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation (ties get their mean rank)."""
+    def ranks(values: list[float]) -> list[float]:
+        order = sorted(range(len(values)), key=values.__getitem__)
+        out = [0.0] * len(values)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                out[order[k]] = (i + j) / 2 + 1
+            i = j + 1
+        return out
+    ra, rb = ranks(a), ranks(b)
+    if len(set(ra)) < 2 or len(set(rb)) < 2:
+        return float("nan")
+    return statistics.correlation(ra, rb)
+
+
+def run_config(config: dict[str, Any], split: Any, epochs: int, seed: int) -> dict[str, Any]:
+    """Train ``config``; per epoch the val_accuracy before and after recalibration."""
+    import keras
+
+    from mnist_hpo.search.training.batchnorm import PRECISE_BN_IMAGES, recalibrate_batch_norm
+    from mnist_hpo.search.training.divergence import DivergedError
+    from mnist_hpo.search.training.fit import Fit, evaluate
+
+    keras.backend.clear_session()
+    fit = Fit(config, split, epochs=epochs, seed=seed, precise_bn=False)
+    picks = [round(i * (len(split.x_train) - 1) / (PRECISE_BN_IMAGES - 1))
+             for i in range(min(PRECISE_BN_IMAGES, len(split.x_train)))]
+    sample = split.x_train[picks]
+    before: list[float] = []
+    after: list[float] = []
+    try:
+        while fit.done < epochs:
+            before.append(fit.epoch()["val_accuracy"])
+            norms = [layer for layer in fit.model.layers
+                     if isinstance(layer, keras.layers.BatchNormalization)]
+            if not norms:
+                after.append(before[-1])
+                continue
+            saved = [(n.moving_mean.numpy(), n.moving_variance.numpy()) for n in norms]
+            recalibrate_batch_norm(fit.model, sample)
+            after.append(evaluate(fit.model, split.x_val, split.y_val)["accuracy"])
+            for n, (mean, variance) in zip(norms, saved, strict=True):
+                n.moving_mean.assign(mean)  # training goes on exactly as before
+                n.moving_variance.assign(variance)
+    except DivergedError as e:
+        return {"config": config, "before": before, "after": after, "diverged": str(e)}
+    return {"config": config, "before": before, "after": after}
+
+
+def summarize(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
+    """Spearman of epoch k against the last epoch, before and after, for all configurations
+    and for the batch-norm ones; a diverged run scores 0 from its divergence on."""
+    def padded(run: dict[str, Any], key: str) -> list[float]:
+        return run[key] + [0.0] * (epochs - len(run[key]))
+
+    table: dict[str, Any] = {}
+    groups = {"all": runs, "batch_norm": [r for r in runs if r["config"]["batch_norm"]],
+              "no_batch_norm": [r for r in runs if not r["config"]["batch_norm"]]}
+    for group, rs in groups.items():
+        if len(rs) < 3:
+            continue
+        final = [padded(r, "after")[-1] for r in rs]  # the faithful final score
+        row: dict[str, Any] = {"configs": len(rs)}
+        for k in range(1, epochs):
+            row[f"epoch_{k}"] = {
+                arm: spearman([padded(r, arm)[k - 1] for r in rs], final)
+                for arm in ("before", "after")}
+        table[group] = row
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    quiet_tensorflow()
+    set_threads(os.cpu_count())
+
+    from mnist_hpo.search.training.data import load_mnist, split_mnist
+    from mnist_hpo.spaces import load_space, resolve_config
+    from mnist_hpo.spaces.sampling import sample_configs
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "early_ranks.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    settings = {k: getattr(args, k) for k in ("space", "seed", *FULL)}
+    runs: list[dict[str, Any]] = saved.get("runs", []) if saved.get("settings") == settings else []
+    split = split_mnist(load_mnist(args.data), validation=args.validation, subset=args.subset,
+                        seed=args.seed)
+    configs = [resolve_config(c) for c in
+               sample_configs(load_space(args.space), args.configs, seed=args.seed)]
+    for i, config in enumerate(configs):
+        if i < len(runs):
+            continue  # finished in an earlier run
+        run = run_config(config, split, args.epochs, args.seed)
+        runs.append(run)
+        print(f"config {i + 1}/{len(configs)} bn={config['batch_norm']!s:<5} "
+              f"before {' '.join(f'{v:.3f}' for v in run['before'])} | "
+              f"after {' '.join(f'{v:.3f}' for v in run['after'])}", flush=True)
+        path.write_text(json.dumps({"settings": settings, "machine": machine(),
+                                    "runs": runs}, indent=1) + "\n")
+    summary = summarize(runs, args.epochs)
+    path.write_text(json.dumps({"settings": settings, "machine": machine(), "runs": runs,
+                                "summary": summary}, indent=1) + "\n")
+    print(f"\nSpearman's rho of val_accuracy after epoch k against after epoch {args.epochs} "
+          f"(recalibrated), {len(runs)} configurations of '{args.space}', "
+          f"{args.subset:,} training / {args.validation:,} validation images")
+    for group, row in summary.items():
+        cells = "  ".join(f"e{k}: {row[f'epoch_{k}']['before']:+.2f} → "
+                          f"{row[f'epoch_{k}']['after']:+.2f}"
+                          for k in range(1, min(4, args.epochs)))
+        print(f"{group:<14} ({row['configs']:>2})  {cells}")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
