@@ -108,7 +108,7 @@ def summarize(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
     """Spearman of epoch k against the last epoch, before and after, for all configurations
     and for the batch-norm ones; a diverged run scores 0 from its divergence on."""
     def padded(run: dict[str, Any], key: str) -> list[float]:
-        return run[key] + [0.0] * (epochs - len(run[key]))
+        return [float(v) for v in run[key]] + [0.0] * (epochs - len(run[key]))
 
     table: dict[str, Any] = {}
     groups = {"all": runs, "batch_norm": [r for r in runs if r["config"]["batch_norm"]],
