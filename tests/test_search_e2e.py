@@ -77,8 +77,10 @@ def test_manifest_is_complete(search_run: tuple[Path, str], mnist_path: Path) ->
     assert m["space"]["name"] == "asha-check" and m["searched"] == ["dense_units",
                                                                     "learning_rate"]
     assert m["sampler"] == {"type": "TPESampler", "seed": 0, "multivariate": True,
-                            "group": True, "constant_liar": True, "n_startup_trials": 10,
-                            "early_stopped_trials_told_as": "PRUNED"}
+                            "group": True, "constant_liar": True, "n_startup_trials": 5,
+                            "early_stopped_trials_told_as": "PRUNED",
+                            "prior": {"center": "seed network", "beta": 8.0, "spread": 0.2,
+                                      "keep": 0.6}}
     assert m["scheduler"] == {"type": "ASHAScheduler", "time_attr": "training_iteration",
                               "max_t": 2, "grace_period": 1, "reduction_factor": 4.0}
     assert m["data"]["sha256"] == load_mnist(mnist_path).sha256

@@ -22,6 +22,7 @@ from mnist_hpo.search.tune.factories import (
     trial_resources,
     warm_start_points,
 )
+from mnist_hpo.search.tune.prior import PriorSampler
 from mnist_hpo.search.tune.searcher import OptunaSearcher
 from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
 from mnist_hpo.spaces import load_space, resolve_config
@@ -66,7 +67,8 @@ def test_tune_config_asha_tpe(tmp_path: Path) -> None:
     assert "Bracket: Iter 6.000: None | Iter 2.000: None" in tc.scheduler.debug_string()
     assert isinstance(tc.search_alg, OptunaSearcher)
     sampler = tc.search_alg.study.sampler
-    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert isinstance(sampler, PriorSampler)  # the warm start's prior, over TPE
+    assert isinstance(sampler.base, optuna.samplers.TPESampler)
     # Seeded through the sampler: the same seed gives the same configurations.
     assert draws(sampler) == draws(make_sampler(s))
     assert draws(sampler) != draws(make_sampler(settings(seed=4)))
@@ -80,7 +82,9 @@ def test_tune_config_asha_tpe(tmp_path: Path) -> None:
 def test_fifo_and_random() -> None:
     s = settings(scheduler="fifo", sampler="random", seed=9)
     assert isinstance(make_scheduler(s), FIFOScheduler)
-    assert isinstance(make_sampler(s), optuna.samplers.RandomSampler)
+    assert isinstance(make_sampler(s).base, optuna.samplers.RandomSampler)  # type: ignore[attr-defined]
+    cold = make_sampler(settings(sampler="random", warm_start=False))
+    assert isinstance(cold, optuna.samplers.RandomSampler)
 
 
 def test_seed_is_evaluated_first_only_when_inside_the_space() -> None:

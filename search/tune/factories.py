@@ -15,6 +15,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from mnist_hpo.search.tune.callbacks import EpochBudget, FailureBudget, trial_dirname
+from mnist_hpo.search.tune.prior import PRIOR_OPTIONS, PriorSampler
 from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
 from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
 from mnist_hpo.spaces import resolve_config
@@ -35,28 +36,51 @@ class Extension:
 #: TPE as mnist-hpo runs it; ``search.json`` records exactly these (``sampler_settings``).
 #: group=True: our spaces are conditional (filters_3 exists only for 3 blocks), and the
 #: multivariate TPE of Optuna 5 then models each group of co-occurring parameters jointly;
-#: constant_liar: concurrent trials are not all sampled at the same point.
+#: constant_liar: concurrent trials are not all sampled at the same point;
+#: n_startup_trials: 5 random trials (Optuna's default is 10) before TPE models anything,
+#: since a search here runs 10-60 trials. With the warm start, the prior's draws are
+#: TPE's start-up trials (search/tune/prior.py).
 TPE_OPTIONS: dict[str, Any] = {"multivariate": True, "group": True, "constant_liar": True,
-                               "n_startup_trials": 10}
+                               "n_startup_trials": 5}
 
 
 def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
-    """Optuna's sampler, seeded here (one seed, one place)."""
+    """Optuna's sampler, seeded here (one seed, one place): TPE or random, drawing near the
+    seed network early on (:class:`PriorSampler`) unless ``--no-warm-start``.
+
+    Without honest early stopping (``OptunaSearch``, the benchmark's Ray peer), Optuna's
+    default TPE, as a user of Ray's stock searcher gets it.
+    """
+    if not settings.honest_early_stopping:
+        return optuna.samplers.TPESampler(seed=settings.seed)
+    base: optuna.samplers.BaseSampler
     if settings.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=settings.seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group=True
-        return optuna.samplers.TPESampler(seed=settings.seed, **TPE_OPTIONS)
+        base = optuna.samplers.RandomSampler(seed=settings.seed)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group
+            base = optuna.samplers.TPESampler(seed=settings.seed, **TPE_OPTIONS)
+    if not settings.warm_start:
+        return base
+    # Its own stream (seed + 1): whether a trial comes from the prior is not tied to the
+    # base sampler's draws.
+    return PriorSampler(base, resolve_config({}), seed=settings.seed + 1, **PRIOR_OPTIONS)
 
 
 def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
     """What :func:`make_sampler` builds, and how trials are told to it, for ``search.json``."""
-    sampler = make_sampler(settings)
     described: dict[str, Any] = {
-        "type": type(sampler).__name__, "seed": settings.seed,
+        "type": "TPESampler" if settings.sampler == "tpe" else "RandomSampler",
+        "seed": settings.seed,
         "early_stopped_trials_told_as": "PRUNED" if settings.honest_early_stopping
         else "COMPLETE"}
-    return described | (TPE_OPTIONS if settings.sampler == "tpe" else {})
+    if not settings.honest_early_stopping:
+        return described | {"options": "Optuna's defaults"}
+    if settings.sampler == "tpe":
+        described |= TPE_OPTIONS
+    if settings.warm_start:
+        described["prior"] = {"center": "seed network", **PRIOR_OPTIONS}
+    return described
 
 
 def warm_start_points(settings: SearchSettings) -> list[dict[str, Any]]:

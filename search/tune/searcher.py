@@ -29,7 +29,10 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from mnist_hpo.search.tune.prior import PriorSampler
+
 RAY_TRIAL_ID = "ray_trial_id"  # the user attribute naming a trial's Ray trial id
+DRAWN_FROM = "drawn_from"  # the user attribute: "warm start", "prior" or "sampler"
 
 
 class OptunaSearcher(Searcher):
@@ -57,6 +60,7 @@ class OptunaSearcher(Searcher):
         self._max_epochs = max_epochs
         self._trials: dict[str, int] = {}  # Ray trial id -> Optuna trial number
         self._study = self._open_study()
+        self._points = len(points_to_evaluate)  # still to be asked
         for point in points_to_evaluate:
             self._study.enqueue_trial(point)  # asked first, before the sampler's own
 
@@ -74,7 +78,14 @@ class OptunaSearcher(Searcher):
         trial = self._study.ask()
         trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         self._trials[trial_id] = trial.number
-        return self._space(trial)
+        config = self._space(trial)
+        if self._points:  # Optuna asks enqueued points first, in order
+            self._points -= 1
+            trial.set_user_attr(DRAWN_FROM, "warm start")
+        elif isinstance(self._sampler, PriorSampler):
+            prior = self._sampler.drew_from_prior(trial.number)
+            trial.set_user_attr(DRAWN_FROM, "prior" if prior else "sampler")
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         value, epoch = result.get(self.metric), result.get("training_iteration")
@@ -121,11 +132,12 @@ class OptunaSearcher(Searcher):
 
     def get_state(self) -> dict[str, Any]:
         # The study is in its storage; the sampler carries its random state.
-        return {"trials": dict(self._trials), "sampler": self._sampler}
+        return {"trials": dict(self._trials), "sampler": self._sampler, "points": self._points}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._trials = dict(state["trials"])
         self._sampler = state["sampler"]
+        self._points = state.get("points", 0)
         self._study = self._open_study()
 
     def __getstate__(self) -> dict[str, Any]:
