@@ -1,5 +1,6 @@
-"""The two peers of the search-quality benchmark that run without Ray: Keras Tuner's
-Hyperband and a plain Optuna loop with Optuna's own pruner.
+"""The systems of the search-quality benchmark that run without Ray: Keras Tuner's
+Hyperband, a plain Optuna loop with Optuna's own pruner, the one-epoch baseline and the seed
+network alone.
 
 Both train exactly what an mnist-hpo trial trains: the same space (sampled through the same
 define-by-run function), model builder, ``tf.data`` pipeline, augmentation, split and seed.
@@ -168,4 +169,44 @@ def run_keras_tuner(space: Space, split: Split, *, epochs: int, budget: int, see
     tuner = Tuner(hypermodel=HyperModel(), directory=str(workdir),
                   project_name=f"hyperband-{seed}", overwrite=True)
     tuner.search(verbose=0)
+    return ledger
+
+
+def run_one_epoch(space: Space, split: Split, *, epochs: int, budget: int, seed: int,
+                  finalists: int = 2) -> Ledger:
+    """Egele et al. (2023)'s baseline: every configuration trained one epoch, then the
+    ``finalists`` best of them trained on to ``epochs``.
+
+    Random configurations (the search's define-by-run sampling) take one epoch each, as
+    many as leave the finalists' remaining epochs in the budget; only the ``finalists``
+    best stay in memory, and they then continue, the best first, where they left off.
+    """
+    import optuna
+
+    from mnist_hpo.search.training.fit import Fit
+
+    ledger = Ledger(budget)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=seed))
+    first = max(finalists, budget - finalists * (epochs - 1))
+    best: list[tuple[float, int, Any, dict[str, Any]]] = []  # (score, i, fit, config)
+    for i in range(first):
+        config = space.suggest(study.ask())
+        fit = Fit(config, split, epochs=epochs, seed=seed)
+        score = fit.epoch()["val_accuracy"]
+        ledger.record(str(i), score, config)
+        best = sorted([*best, (score, i, fit, config)], key=lambda b: -b[0])[:finalists]
+    for _, i, fit, config in best:
+        while fit.done < epochs and not ledger.spent:
+            ledger.record(str(i), fit.epoch()["val_accuracy"], config)
+    return ledger
+
+
+def run_seed_network(split: Split, *, epochs: int, seed: int) -> Ledger:
+    """The tutorial's network alone, trained ``epochs`` epochs: the bar a search must clear.
+    Its budget is its own epochs."""
+    ledger = Ledger(epochs)
+    train({}, split, epochs=epochs, seed=seed,
+          callbacks=[LedgerCallback(ledger, "seed", resolve_config({}))])
     return ledger

@@ -14,8 +14,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-SYSTEMS = {"mnist-hpo", "mnist-hpo-cold", "ray-optuna-asha", "ray-random-asha", "ray-random",
-           "keras-tuner", "optuna"}
+SYSTEMS = {"mnist-hpo", "mnist-hpo-cold", "seed-network", "ray-optuna-asha", "keras-tuner",
+           "optuna", "one-epoch"}
 
 
 def run_benchmark(script: str, mnist_path: Path, out: Path) -> str:
@@ -31,10 +31,11 @@ def test_search_quality_quick(mnist_path: Path, tmp_path: Path) -> None:
     result = json.loads((tmp_path / "search_quality.json").read_text())
     runs = result["runs"]
     assert {r["system"] for r in runs} == SYSTEMS
-    budget = result["args"]["budget"]
+    budget, epochs = result["args"]["budget"], result["args"]["epochs"]
     for run in runs:
-        # Every system spent exactly the budget: no epoch counted twice, none lost.
-        assert len(run["curve"]) == budget, run
+        # Every system spent exactly the budget: no epoch counted twice, none lost. The
+        # seed network alone is trained its epochs once.
+        assert len(run["curve"]) == (epochs if run["system"] == "seed-network" else budget), run
         assert run["best_val_accuracy"] == max(run["curve"]) > 0.1  # better than chance
         assert run["best_config"]["batch_size"] > 0 and run["trials"] >= 1
         assert 0.1 < run["test_accuracy"] <= 1.0
@@ -42,6 +43,15 @@ def test_search_quality_quick(mnist_path: Path, tmp_path: Path) -> None:
     png = (tmp_path / "search_quality.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
     assert "mnist-hpo reaches it" in out and "keras-tuner" in out
+    versus = result["summary"]["mnist-hpo"]["versus_seed_network"]
+    seed_test = next(r["test_accuracy"] for r in runs if r["system"] == "seed-network")
+    ours = next(r["test_accuracy"] for r in runs if r["system"] == "mnist-hpo")
+    assert versus["points_by_seed"] == [pytest.approx(100 * (ours - seed_test))]
+
+    # Resumable: a rerun at the same scale trains nothing and keeps every run.
+    again = run_benchmark("search_quality.py", mnist_path, tmp_path)
+    assert "7 system × seed runs already done, skipped" in again
+    assert json.loads((tmp_path / "search_quality.json").read_text())["runs"] == runs
 
 
 def test_overview_quick(mnist_path: Path, tmp_path: Path) -> None:
