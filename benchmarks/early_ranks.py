@@ -22,6 +22,7 @@ import json
 import os
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,24 +51,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def ranks(values: list[float]) -> list[float]:
+    """1 for the smallest value; ties get their mean rank."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
 def spearman(a: list[float], b: list[float]) -> float:
     """Spearman's rank correlation (ties get their mean rank)."""
-    def ranks(values: list[float]) -> list[float]:
-        order = sorted(range(len(values)), key=values.__getitem__)
-        out = [0.0] * len(values)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                out[order[k]] = (i + j) / 2 + 1
-            i = j + 1
-        return out
     ra, rb = ranks(a), ranks(b)
     if len(set(ra)) < 2 or len(set(rb)) < 2:
         return float("nan")
     return statistics.correlation(ra, rb)
+
+
+#: Traits whose early judgment is checked for a bias (see ``rank_shift``).
+TRAITS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "batch_norm": lambda c: bool(c["batch_norm"]),
+    "cosine_schedule": lambda c: c.get("lr_schedule") == "cosine",
+    "batch_128_or_more": lambda c: int(c.get("batch_size", 32)) >= 128}
 
 
 def run_config(config: dict[str, Any], split: Any, epochs: int, seed: int) -> dict[str, Any]:
@@ -108,9 +119,10 @@ def summarize(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
     """Spearman of epoch k against the last epoch, before and after, for all configurations
     and for the batch-norm ones; a diverged run scores 0 from its divergence on."""
     def padded(run: dict[str, Any], key: str) -> list[float]:
-        return [float(v) for v in run[key]] + [0.0] * (epochs - len(run[key]))
+        return _padded(run, key, epochs)
 
-    table: dict[str, Any] = {}
+    table: dict[str, Any] = {"rank_shift": rank_shift(runs, epochs),
+                             "kept_by_first_rung": kept_by_first_rung(runs, epochs)}
     groups = {"all": runs, "batch_norm": [r for r in runs if r["config"]["batch_norm"]],
               "no_batch_norm": [r for r in runs if not r["config"]["batch_norm"]]}
     for group, rs in groups.items():
@@ -124,6 +136,41 @@ def summarize(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
                 for arm in ("before", "after")}
         table[group] = row
     return table
+
+
+def _padded(run: dict[str, Any], key: str, epochs: int) -> list[float]:
+    return [float(v) for v in run[key]] + [0.0] * (epochs - len(run[key]))
+
+
+def rank_shift(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
+    """Per trait, the mean of (rank after the last epoch − rank after epoch 1) over the
+    configurations that have it, ranks counted from the worst (both arms against the
+    recalibrated final): positive means the first epoch judges the trait too harshly."""
+    final = ranks([_padded(r, "after", epochs)[-1] for r in runs])
+    out: dict[str, Any] = {}
+    for trait, has in TRAITS.items():
+        members = [i for i, r in enumerate(runs) if has(r["config"])]
+        if not members:
+            continue
+        out[trait] = {"configs": len(members)}
+        for arm in ("before", "after"):
+            first = ranks([_padded(r, arm, epochs)[0] for r in runs])
+            out[trait][arm] = statistics.mean(final[i] - first[i] for i in members)
+    return out
+
+
+def kept_by_first_rung(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
+    """Of the final top quarter, the share in the top half after epoch 1: what ASHA
+    (reduction factor 2, grace period 1) keeps of the configurations that end best."""
+    n = len(runs)
+    best = set(sorted(range(n), key=lambda i: -_padded(runs[i], "after", epochs)[-1])
+               [:max(1, n // 4)])
+    out: dict[str, Any] = {"final_top": len(best)}
+    for arm in ("before", "after"):
+        kept = set(sorted(range(n), key=lambda i: -_padded(runs[i], arm, epochs)[0])
+                   [:max(1, n // 2)])
+        out[arm] = len(best & kept) / len(best)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -162,10 +209,18 @@ def main(argv: list[str] | None = None) -> None:
           f"(recalibrated), {len(runs)} configurations of '{args.space}', "
           f"{args.subset:,} training / {args.validation:,} validation images")
     for group, row in summary.items():
+        if group in ("rank_shift", "kept_by_first_rung"):
+            continue
         cells = "  ".join(f"e{k}: {row[f'epoch_{k}']['before']:+.2f} → "
                           f"{row[f'epoch_{k}']['after']:+.2f}"
                           for k in range(1, min(4, args.epochs)))
         print(f"{group:<14} ({row['configs']:>2})  {cells}")
+    kept = summary["kept_by_first_rung"]
+    print(f"Of the final top {kept['final_top']}, kept by a first rung of 1 epoch "
+          f"(top half): {kept['before']:.0%} before, {kept['after']:.0%} after")
+    for trait, row in summary["rank_shift"].items():
+        print(f"{trait:<18} ({row['configs']:>2}) rank gained from epoch 1 to the end: "
+              f"{row['before']:+.1f} before, {row['after']:+.1f} after")
     print(f"wrote {path}")
 
 

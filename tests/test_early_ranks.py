@@ -36,3 +36,9 @@ def test_summary_judges_early_scores_against_the_recalibrated_final() -> None:
     assert table["all"]["epoch_1"]["after"] == pytest.approx(1.0)
     assert table["all"]["epoch_1"]["before"] < 0.5
     assert table["batch_norm"]["configs"] == 3 and "no_batch_norm" not in table
+    # Batch-norm runs (0, 1, 4) ranked from the worst: final 5, 4, 1; epoch 1 before 2, 2, 2
+    # (three ties at 0.10 share ranks 1-3), after 5, 4, 1.
+    shift = table["rank_shift"]["batch_norm"]
+    assert shift == {"configs": 3, "before": pytest.approx(4 / 3), "after": 0.0}
+    # The final best (run 0) is outside the epoch-1 top half before, inside after.
+    assert table["kept_by_first_rung"] == {"final_top": 1, "before": 0.0, "after": 1.0}
