@@ -89,7 +89,7 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
         scale_images,
     )
 
-    source = data or _recorded_source(experiment) or resolve_source()
+    source = data or recorded_source(experiment) or resolve_source()
     split = recorded_split(experiment.manifest["data"], source)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -97,7 +97,7 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
     model = keras.models.load_model(checkpoint, safe_mode=True)  # no code runs on load
     best = trial.best_epoch or {}
     epoch, recorded = int(best["epoch"]), float(best["val_accuracy"])
-    val_accuracy = _accuracy(model.predict(scale_images(split.x_val), batch_size=512,
+    val_accuracy = accuracy(model.predict(scale_images(split.x_val), batch_size=512,
                                            verbose=0), split.y_val)
     if not abs(val_accuracy - recorded) <= VAL_TOLERANCE:
         raise ExportError(f"trial {trial.number}, epoch {epoch}: the checkpoint scores "
@@ -110,36 +110,50 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
     model.export(str(out / "saved_model"), format="tf_saved_model", verbose=False)
     x = scale_images(split.x_test)
     probs = model.predict(x, batch_size=512, verbose=0)
-    difference = _verify_in_fresh_process(out, x, probs)
+    difference = verify_in_fresh_process(out, x, probs)
 
-    predicted = probs.argmax(axis=1)
-    accuracy = _accuracy(probs, split.y_test)
+    test_accuracy = accuracy(probs, split.y_test)
     loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(x)), split.y_test], 1e-12, 1))))
-    wrong = np.flatnonzero(predicted != split.y_test)
-    np.savez_compressed(out / PREDICTIONS, y_true=split.y_test, y_pred=predicted,
-                        wrong_images=split.x_test[wrong[:36]])
+    write_predictions(out, probs, split.y_test, split.x_test)
     write_json(out / "config.json", trial.params)
     write_json(out / "metrics.json", {
         "trial": trial.number, "epoch": epoch, "checkpoint": str(checkpoint.parent),
         "val_accuracy": recorded, "val_accuracy_reevaluated": val_accuracy,
         "validation_images": len(split.y_val),
-        "test_accuracy": accuracy, "test_loss": loss, "test_images": len(x), "input": INPUT,
+        "test_accuracy": test_accuracy, "test_loss": loss, "test_images": len(x), "input": INPUT,
         "data": {"source": source, "sha256": experiment.manifest["data"].get("sha256")},
         "reload_max_difference": difference, "experiment": str(experiment.path),
     })
-    return ExportResult(out, trial.number, epoch, val_accuracy, accuracy, difference)
+    return ExportResult(out, trial.number, epoch, val_accuracy, test_accuracy, difference)
 
 
-def _accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Share of images whose most probable class is the label."""
     return float(np.mean(probs.argmax(axis=1) == labels))
 
 
-def _recorded_source(experiment: Experiment) -> str | None:
+def write_predictions(out: Path, probs: np.ndarray, labels: np.ndarray,
+                      images: np.ndarray) -> None:
+    """The test labels and predictions, and the first misclassified digits, for the report."""
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    np.savez_compressed(out / PREDICTIONS, y_true=labels, y_pred=predicted,
+                        wrong_images=images[wrong[:36]])
+
+
+def recorded_source(experiment: Experiment) -> str | None:
+    """The search's data file, if it is still where the search read it."""
     source = experiment.manifest.get("data", {}).get("source")
     return source if source and Path(source).exists() else None
 
 
-def _verify_in_fresh_process(out: Path, x: np.ndarray, expected: np.ndarray) -> float:
+def verify_in_fresh_process(out: Path, x: np.ndarray, expected: np.ndarray) -> float:
+    """Reload ``out``'s model.keras and SavedModel in a new Python process (as a server
+    would) and check both predict ``expected`` on ``x``; the largest difference.
+
+    Raises:
+        ExportError: a reload failed or predicted differently (beyond ``TOLERANCE``).
+    """
     with tempfile.TemporaryDirectory(prefix="mnist-hpo-verify-") as tmp:
         images, result = Path(tmp) / "x.npy", Path(tmp) / "predictions.npz"
         np.save(images, x)

@@ -6,6 +6,7 @@ import base64
 import html
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from mnist_hpo.reports.leaderboard import leaderboard_rows, render
 from mnist_hpo.reports.records import Experiment
 
 PREDICTIONS = "test_predictions.npz"
+EXPORT_DIRS = ("export", "export-ensemble")  # export's default folders, single and ensemble
 
 
 def write_report(experiment: Experiment, out: Path, top: int = 5,
@@ -41,33 +43,62 @@ def write_report(experiment: Experiment, out: Path, top: int = 5,
         "Parameter importance": plots.importance(effects, out / "importance"),
         "Parameters against val_accuracy": plots.parameters(effects, out / "parameters"),
     }
-    test_line = ""
-    predictions = (export_dir or experiment.path / "export") / PREDICTIONS
-    if predictions.exists():
-        with np.load(predictions) as p:
-            y_true, y_pred = p["y_true"], p["y_pred"]
-            matrix = np.zeros((10, 10), dtype=int)
-            np.add.at(matrix, (y_true, y_pred), 1)
-            accuracy = float(np.mean(y_true == y_pred))
-            wrong = np.flatnonzero(y_true != y_pred)
-            figures["Exported model: test confusion matrix"] = plots.confusion(
-                matrix, accuracy, out / "confusion")
-            shown = wrong[:len(p["wrong_images"])]
-            figures["Exported model: misclassified test digits"] = plots.misclassified(
-                p["wrong_images"], y_true[shown], y_pred[shown], len(wrong),
-                out / "misclassified")
-        test_line = (f"<p>Exported model (trial {_exported_trial(predictions)}): test accuracy "
-                     f"<b>{accuracy:.2%}</b> on {len(y_true):,} images, evaluated once.</p>")
+    exports = [export_dir] if export_dir else [experiment.path / d for d in EXPORT_DIRS]
+    test_line = "".join(_export_section(d, figures, out) for d in exports
+                        if (d / PREDICTIONS).exists())
     page = out / "report.html"
     page.write_text(_page(experiment, figures, top, test_line))
     return page
 
 
-def _exported_trial(predictions: Path) -> str:
-    config = predictions.with_name("metrics.json")
-    if config.exists():
-        return str(json.loads(config.read_text()).get("trial", "?"))
-    return "?"
+def _export_section(export: Path, figures: dict[str, list[Path]], out: Path) -> str:
+    """Figures (confusion matrix, misclassified digits) and HTML for one export folder."""
+    metrics_path = export / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    ensemble = "ensemble" in metrics
+    name, stem = ("Exported ensemble", "_ensemble") if ensemble else ("Exported model", "")
+    with np.load(export / PREDICTIONS) as p:
+        y_true, y_pred = p["y_true"], p["y_pred"]
+        matrix = np.zeros((10, 10), dtype=int)
+        np.add.at(matrix, (y_true, y_pred), 1)
+        accuracy = float(np.mean(y_true == y_pred))
+        wrong = np.flatnonzero(y_true != y_pred)
+        figures[f"{name}: test confusion matrix"] = plots.confusion(
+            matrix, accuracy, out / f"confusion{stem}")
+        shown = wrong[:len(p["wrong_images"])]
+        figures[f"{name}: misclassified test digits"] = plots.misclassified(
+            p["wrong_images"], y_true[shown], y_pred[shown], len(wrong),
+            out / f"misclassified{stem}")
+    if not ensemble:
+        return (f"<p>Exported model (trial {metrics.get('trial', '?')}): test accuracy "
+                f"<b>{accuracy:.2%}</b> on {len(y_true):,} images, evaluated once.</p>")
+    return _ensemble_html(metrics)
+
+
+def _ensemble_html(m: dict[str, Any]) -> str:
+    """The exported ensemble: its members, and what it gains and costs against the best
+    single trial."""
+    members = "".join(
+        f"<tr><td>{r['trial']}</td><td>{r['epoch']}</td><td>{r['weight']:.2f}</td>"
+        f"<td>{r['val_accuracy']:.4f}</td><td>{r['test_accuracy']:.4f}</td></tr>"
+        for r in m["members"])
+    rows = ""
+    for label, key in (("ensemble", "ensemble"), ("best single trial", "best_single")):
+        r = m[key]
+        c = r["cost"]
+        rows += (f"<tr><td>{label}</td><td>{r['val_accuracy']:.4f}</td>"
+                 f"<td><b>{r['test_accuracy']:.2%}</b></td><td>{c['params']:,}</td>"
+                 f"<td>{c['file_bytes'] / 1e6:.2f}</td><td>{c['latency_ms_batch_1']:.3f}</td>"
+                 f"<td>{c['latency_ms_batch_256']:.4f}</td></tr>")
+    return f"""<h2>Exported ensemble</h2>
+<p>{len(m["members"])} members chosen greedily on the validation images; test set evaluated
+once.</p>
+<div class="scroll"><table><tr><th>trial</th><th>epoch</th><th>weight</th><th>val_accuracy</th>
+<th>test_accuracy</th></tr>{members}</table></div>
+<div class="scroll"><table><tr><th></th><th>val_accuracy</th><th>test_accuracy</th>
+<th>parameters</th><th>file MB</th><th>ms/image, batch 1</th><th>ms/image, batch 256</th></tr>
+{rows}</table></div>
+"""
 
 
 def _page(experiment: Experiment, figures: dict[str, list[Path]], top: int,
@@ -93,6 +124,7 @@ def _page(experiment: Experiment, figures: dict[str, list[Path]], top: int,
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
 table {{ border-collapse: collapse; font-size: 13px; }}
+.scroll {{ max-width: 100%; overflow-x: auto; margin: 0.5em 0; }}
 td, th {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
 figure {{ display: inline-block; margin: 0.5em; vertical-align: top; }}
 img {{ max-width: 520px; border: 1px solid #eee; }}
@@ -109,7 +141,7 @@ epochs each; {html.escape(str(m.get("sampler", {}).get("type", "?")))} sampler,
 {int((best.best_epoch or {}).get("epoch", 0))}.</p>
 {test_line}
 <h2>Leaderboard (top {top})</h2>
-<table><tr>{head}</tr>{body}</table>
+<div class="scroll"><table><tr>{head}</tr>{body}</table></div>
 <h2>Best configuration</h2>
 <pre>{config}</pre>
 <h2>Figures</h2>

@@ -16,6 +16,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def ensemble_size(text: str) -> int | str:
+    """argparse type for ``--ensemble``: ``auto`` or an integer >= 2."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the most members, 2 or more, "
+                                         f"or auto") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{value}: an ensemble has at least 2 members "
+                                         f"(without --ensemble, export writes one trial)")
+    return value
+
+
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """``--data``, ``--subset``, ``--validation``: where MNIST comes from and how it is split."""
     parser.add_argument("--data", metavar="PATH",

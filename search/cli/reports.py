@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mnist_hpo.search.cli.args import add_experiment_argument, positive_int
+from mnist_hpo.search.cli.args import add_experiment_argument, ensemble_size, positive_int
 
 
 def add_parsers(sub: Any) -> None:
@@ -53,7 +53,15 @@ def add_parsers(sub: Any) -> None:
                     "process and checks their predictions equal the model's; evaluates once "
                     "on the test set. Exit 1 if a check fails.")
     add_experiment_argument(e)
-    e.add_argument("--trial", type=positive_int, metavar="N", help="trial number (default: best)")
+    which = e.add_mutually_exclusive_group()
+    which.add_argument("--trial", type=positive_int, metavar="N",
+                       help="trial number (default: best)")
+    which.add_argument("--ensemble", type=ensemble_size, metavar="K|auto",
+                       help="an ensemble of the best trials instead: at most K members chosen "
+                            "greedily on the validation images (auto: up to 10), their "
+                            "softmax outputs averaged in one model; verified and tested "
+                            "like one model, cost included (default out: "
+                            "EXPERIMENT/export-ensemble)")
     e.add_argument("--out", metavar="DIR", help="new folder (default: EXPERIMENT/export)")
     e.add_argument("--data", metavar="PATH",
                    help="the search's MNIST file, if it moved (validation and test images; "
@@ -99,6 +107,8 @@ def run_export(args: argparse.Namespace) -> int:
     from mnist_hpo.reports.records import load_experiment
 
     experiment = load_experiment(args.experiment)
+    if args.ensemble is not None:
+        return run_export_ensemble(args, experiment)
     out = Path(args.out) if args.out else experiment.path / "export"
     try:
         result = export_trial(experiment, out, number=args.trial, data=args.data)
@@ -113,4 +123,40 @@ def run_export(args: argparse.Namespace) -> int:
           f"{result.max_difference:.1e})")
     print(f"test_accuracy {result.test_accuracy:.4f} (10,000 test images, evaluated once)")
     print(f"The model takes {INPUT}.")
+    return 0
+
+
+def run_export_ensemble(args: argparse.Namespace, experiment: Any) -> int:
+    from mnist_hpo.reports.export import INPUT, ExportError
+    from mnist_hpo.reports.export_ensemble import ENSEMBLE_DIR, export_ensemble
+
+    out = Path(args.out) if args.out else experiment.path / ENSEMBLE_DIR
+    members = None if args.ensemble == "auto" else int(args.ensemble)
+    try:
+        result = export_ensemble(experiment, out, members, data=args.data)
+    except ExportError as err:
+        print(f"mnist-hpo export: FAILED: {err}", file=sys.stderr)
+        return 1
+    for reason in result.skipped:
+        print(f"mnist-hpo export: warning: skipped {reason}", file=sys.stderr)
+    m = result.metrics
+    ens, single = m["ensemble"], m["best_single"]
+    print(f"Exported an ensemble of {ens['members']} trials to {out}/: model.keras, "
+          f"saved_model/, config.json, metrics.json")
+    print(f"Chosen on the search's {m['selection']['validation_images']:,} validation images "
+          f"from {m['selection']['candidates']} verified checkpoints; members:")
+    for row in m["members"]:
+        print(f"  trial {row['trial']:>3} (epoch {row['epoch']}) weight {row['weight']:.2f}  "
+              f"val {row['val_accuracy']:.4f}  test {row['test_accuracy']:.4f}")
+    print(f"Reloaded in a fresh process: predictions match the members' average (largest "
+          f"difference {m['reload_max_difference']:.1e})")
+    print(f"{'':<24}{'val_accuracy':>13}{'test_accuracy':>14}{'params':>11}{'file MB':>9}"
+          f"{'ms/image b1':>13}{'ms/image b256':>15}")
+    for name, row in (("ensemble", ens), (f"best single (trial {single['trial']})", single)):
+        c = row["cost"]
+        print(f"{name:<24}{row['val_accuracy']:>13.4f}{row['test_accuracy']:>14.4f}"
+              f"{c['params']:>11,}{c['file_bytes'] / 1e6:>9.2f}"
+              f"{c['latency_ms_batch_1']:>13.3f}{c['latency_ms_batch_256']:>15.4f}")
+    print(f"Test accuracy on {m['test_images']:,} test images, evaluated once. The model takes "
+          f"{INPUT}.")
     return 0
