@@ -187,7 +187,11 @@ def main(argv: list[str] | None = None) -> None:
     path = out / "early_ranks.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
     settings = {k: getattr(args, k) for k in ("space", "seed", *FULL)}
-    runs: list[dict[str, Any]] = saved.get("runs", []) if saved.get("settings") == settings else []
+    # The configurations are drawn in order, so the runs of a longer or shorter run at the
+    # same scale are a prefix of this one's: kept, up to --configs.
+    same = {k: v for k, v in saved.get("settings", {}).items() if k != "configs"} == \
+        {k: v for k, v in settings.items() if k != "configs"}
+    runs: list[dict[str, Any]] = saved.get("runs", [])[:args.configs] if same else []
     split = split_mnist(load_mnist(args.data), validation=args.validation, subset=args.subset,
                         seed=args.seed)
     configs = [resolve_config(c) for c in
