@@ -18,13 +18,14 @@ from mnist_hpo.reports.records import read_manifest
 from mnist_hpo.reports.status import SearchStatus
 from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.training.data import Split, load_mnist, recorded_split, split_mnist
-from mnist_hpo.search.tune.callbacks import TrialPrinter
+from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
 from mnist_hpo.search.tune.manifest import (
     MANIFEST,
     build_manifest,
     finish_manifest,
     settings_from_manifest,
 )
+from mnist_hpo.search.tune.progress import Display, Progress, ProgressCallback
 from mnist_hpo.search.tune.settings import SearchSettings
 
 if TYPE_CHECKING:
@@ -85,11 +86,13 @@ def run_search(settings: SearchSettings, command: list[str] | None = None,
         experiment.mkdir(parents=True, exist_ok=True)
         finish_manifest(experiment / MANIFEST, manifest, finished_at=None)
 
-    printer = TrialPrinter(settings.epochs, settings.space.searched,
-                           write=(lambda line: None) if quiet else print)
-    return run_tuner(settings, lambda: new_tuner(settings, split, experiment, storage_path,
-                                                 [printer, *(callbacks or [])]),
-                     manifest, experiment, where)
+    progress = Progress.of(settings)
+    with Display(progress, quiet=quiet) as display:
+        reporters = [ProgressCallback(progress, trial_number),
+                     TrialPrinter(settings.epochs, settings.space.searched, write=display.write)]
+        return run_tuner(settings, lambda: new_tuner(settings, split, experiment, storage_path,
+                                                     [*reporters, *(callbacks or [])]),
+                         manifest, experiment, where)
 
 
 def new_tuner(settings: SearchSettings, split: Split, experiment: Path | None,

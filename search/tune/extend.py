@@ -10,6 +10,7 @@ errored. The space may be narrowed; an earlier trial outside it is left out of t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from pathlib import Path
@@ -23,10 +24,11 @@ from mnist_hpo.reports.records import read_manifest
 from mnist_hpo.reports.status import SearchStatus
 from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.training.data import recorded_split
-from mnist_hpo.search.tune.callbacks import TrialPrinter
+from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
 from mnist_hpo.search.tune.driver import SearchOutcome, new_tuner, run_tuner
 from mnist_hpo.search.tune.factories import JOURNAL, Extension
 from mnist_hpo.search.tune.manifest import settings_from_manifest
+from mnist_hpo.search.tune.progress import Display, Progress, ProgressCallback
 from mnist_hpo.search.tune.searcher import open_journal
 from mnist_hpo.search.tune.settings import MODE
 from mnist_hpo.spaces import Choice, Space, load_space
@@ -72,10 +74,15 @@ def extend_search(path: str | Path, trials: int, space: str | None = None,
     manifest["status"] = SearchStatus.RUNNING.value
     extension = Extension(study_name=study_name, trials=trials, offset=offset)
 
-    printer = TrialPrinter(settings.epochs, new_space.searched, offset=offset)
-    return run_tuner(settings, lambda: new_tuner(settings, split, experiment,
-                                                 str(experiment.parent), [printer], extension),
-                     manifest, experiment, str(experiment))
+    progress = Progress.of(settings, planned=trials)
+    with Display(progress) as display:
+        reporters = [ProgressCallback(progress, functools.partial(trial_number, offset=offset)),
+                     TrialPrinter(settings.epochs, new_space.searched, write=display.write,
+                                  offset=offset)]
+        return run_tuner(settings, lambda: new_tuner(settings, split, experiment,
+                                                     str(experiment.parent), reporters,
+                                                     extension),
+                         manifest, experiment, str(experiment))
 
 
 def tell_history(journal: Path, study_name: str, records: list[TrialRecord], space: Space,
