@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import keras
@@ -128,3 +129,24 @@ def test_replay_reproduces_a_trial(search_run: tuple[Path, str]) -> None:
     assert worst <= 0.005, proc.stdout  # same seed, split and threads: the same curve
     bad = run_cli("replay", str(experiment), "--trial", "9")
     assert bad.returncode == 2 and "--trial 9: no such trial" in bad.stderr
+
+
+def test_log_lines_carry_progress_that_reads_back(search_run: tuple[Path, str]) -> None:
+    """Not a terminal: each per-trial line ends in the progress figures as key=value pairs,
+    and they agree with the records."""
+    experiment, stdout = search_run
+    lines = [line for line in stdout.splitlines() if line.startswith("Trial ")]
+    figures = [dict(re.findall(r"(\w+)=(\S+)", line.split(" | progress ")[1]))
+               for line in lines]
+    assert [int(f["trials_done"]) for f in figures] == [1, 2, 3, 4]
+    assert {f["trials_planned"] for f in figures} == {"4"}
+    epochs = [int(f["epochs"]) for f in figures]
+    assert epochs == sorted(epochs) and epochs[-1] == sum(
+        len(rows(t)) for t in experiment.glob("trial_*"))
+    best = max(float(r["val_accuracy"]) for t in experiment.glob("trial_*") for r in rows(t))
+    assert float(figures[-1]["best"]) == pytest.approx(best, abs=1e-4)
+    assert all(int(f["elapsed_s"]) >= 0 for f in figures)
+    assert figures[-1]["trials_running"] == "0" and figures[-1]["left_s"] == "0"
+    # The end: the leaderboard's top rows and the commands to run next.
+    assert "Top 4 trials:" in stdout and f"mnist-hpo report {experiment}" in stdout
+    assert f"mnist-hpo export {experiment} --ensemble auto" in stdout

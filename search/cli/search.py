@@ -159,12 +159,32 @@ def report_outcome(outcome: SearchOutcome) -> int:
         return 1
     print(f"Best: trial {outcome.best_trial}, val_accuracy={outcome.best_score:.4f}")
     print(f"Best configuration: {json.dumps(outcome.best_config)}")
-    print(f"Leaderboard: mnist-hpo leaderboard {outcome.experiment}")
+    print_next_steps(outcome.experiment)
     if status is SearchStatus.INTERRUPTED:
         return 130
     if status is SearchStatus.FAILURE_BUDGET:
         return 1
     return 0 if outcome.errored < outcome.trials else 1
+
+
+def print_next_steps(experiment: str) -> None:
+    """The leaderboard's top rows and the commands a user runs next."""
+    from mnist_hpo.reports.leaderboard import leaderboard_rows, render
+    from mnist_hpo.reports.records import ExperimentError, load_experiment
+
+    try:
+        rows = leaderboard_rows(load_experiment(experiment), top=5)
+    except ExperimentError:  # the folder is not local (a cloud --storage)
+        rows = []
+    if rows:
+        print(f"\nTop {len(rows)} trials:")
+        print(render(rows, "table"))
+    print(f"\nNext:\n"
+          f"  mnist-hpo leaderboard {experiment}            # every trial, ranked\n"
+          f"  mnist-hpo report {experiment}                 # curves and figures: report.html\n"
+          f"  mnist-hpo export {experiment}                 # the best model, verified\n"
+          f"  mnist-hpo export {experiment} --ensemble auto # the best trials, averaged\n"
+          f"  mnist-hpo search --space default --trials 40 --time-budget 30m   # a full search")
 
 
 def add_resume_parser(sub: Any) -> None:

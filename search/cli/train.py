@@ -95,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
     n_train, n_val = len(split.x_train), len(split.x_val)
     print(f"Training {name}: {n_train:,} training and {n_val:,} validation images from "
           f"{data.source}, {epochs} epochs, batch {config['batch_size']}, seed {args.seed}")
+    steps = -(-n_train // int(config["batch_size"]))
+    bar = [_epoch_bar(steps, epochs)] if sys.stdout.isatty() else []  # plain lines otherwise
     try:
-        result = train(config, split, epochs=epochs, seed=args.seed,
+        result = train(config, split, epochs=epochs, seed=args.seed, callbacks=bar,
                        on_epoch=_print_epoch(epochs))
     except DivergedError as err:
         out.rmdir()  # claimed empty above, still empty: leave nothing behind
@@ -130,3 +132,45 @@ def _print_epoch(epochs: int) -> Any:
               f"val_accuracy {row['val_accuracy']:.4f}  {row['seconds']:.1f} s  "
               f"{row['images_per_second']:,.0f} images/s", flush=True)
     return show
+
+
+def _epoch_bar(steps: int, epochs: int) -> Any:
+    """A progress bar within each epoch (rich), removed when the epoch's line is printed."""
+    import keras
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    class EpochBar(keras.callbacks.Callback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.bar: Progress | None = None
+            self.task: Any = None
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.bar = Progress(TextColumn(f"epoch {epoch + 1}/{epochs}"), BarColumn(),
+                                MofNCompleteColumn(), TextColumn("{task.fields[metrics]}"),
+                                TimeRemainingColumn(), transient=True)
+            self.task = self.bar.add_task("train", total=steps, metrics="")
+            self.bar.start()
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if self.bar is not None:
+                logs = logs or {}
+                metrics = "  ".join(f"{k} {float(logs[k]):.4f}" for k in ("loss", "accuracy")
+                                    if k in logs)
+                self.bar.update(self.task, completed=min(batch + 1, steps), metrics=metrics)
+
+        def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+            if self.bar is not None:  # validation: the bar has done its work
+                self.bar.stop()
+                self.bar = None
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            self.on_test_begin()
+
+    return EpochBar()
