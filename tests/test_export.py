@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 
 from mnist_hpo.reports import load_experiment
-from mnist_hpo.reports.export import ExportError, _verify_in_fresh_process
+from mnist_hpo.reports.export import ExportError, verify_in_fresh_process
 from mnist_hpo.search.training.data import load_mnist, scale_images
 
 pytestmark = pytest.mark.slow
@@ -57,10 +57,10 @@ def test_a_mismatch_fails_loudly(exported: tuple[Path, Path, str]) -> None:
     x = np.zeros((4, 28, 28, 1), np.float32)
     wrong = np.full((4, 10), 0.1, np.float32)
     with pytest.raises(ExportError, match=r"predicts differently from the trained one"):
-        _verify_in_fresh_process(out, x, wrong)
+        verify_in_fresh_process(out, x, wrong)
     (out / "broken").mkdir()
     with pytest.raises(ExportError, match=r"does not reload in a fresh process"):
-        _verify_in_fresh_process(out / "broken", x, wrong)
+        verify_in_fresh_process(out / "broken", x, wrong)
 
 
 def test_report_after_export_has_test_figures(exported: tuple[Path, Path, str],
