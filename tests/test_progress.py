@@ -74,8 +74,13 @@ def test_log_lines_carry_the_figures_as_pairs() -> None:
 
 def test_display_survives_rays_pickling() -> None:
     display = Display(Progress(planned=2, max_epochs=1), stream=io.StringIO())
+    display.progress.start("a")
+    display.progress.result("a", 1, number=1, score=0.5)
     copy = pickle.loads(pickle.dumps(display))
     assert copy.progress.planned == 2 and copy.live is None
+    # A resumed search counts from its own start: no stale clock or counts.
+    figures = copy.progress.figures()
+    assert figures["epochs"] == 0 and figures["elapsed_s"] == 0 and figures["best"] is None
 
 
 def test_clock() -> None:

@@ -74,6 +74,13 @@ class Progress:
                    factor=settings.reduction_factor if asha else None,
                    time_budget_s=settings.time_budget_s, epoch_budget=settings.epoch_budget)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled by a resumed search (Ray restores its callbacks from tuner.pkl): the
+        # clock and the counts restart with this process.
+        self.__dict__.update(state)
+        self.started, self.first_start = time.monotonic(), None
+        self.epochs, self.running, self.finished, self.best = {}, set(), set(), None
+
     def start(self, trial: str) -> None:
         self.running.add(trial)
         if self.first_start is None:
