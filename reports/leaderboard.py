@@ -21,13 +21,19 @@ SORTS: dict[str, tuple[Callable[[TrialRecord], Any], bool]] = {
     "epochs": (lambda t: t.epochs_run, True),
     "wall_time_s": (lambda t: t.wall_time_s, False),
     "trial": (lambda t: t.number, False),
+    "params": (lambda t: t.cost.get("params"), False),
+    "file_mb": (lambda t: t.cost.get("file_bytes"), False),
+    "ms_per_image_b1": (lambda t: t.cost.get("latency_ms_batch_1"), False),
+    "ms_per_image_b256": (lambda t: t.cost.get("latency_ms_batch_256"), False),
 }
 
 
 def leaderboard_rows(experiment: Experiment, sort: str = "val_accuracy",
                      top: int | None = None) -> list[dict[str, Any]]:
     """Ranked rows: rank, trial, state, best and last val_accuracy, val_loss (best epoch),
-    epochs, wall time, node, then the searched hyperparameters.
+    epochs, wall time, node, what the model costs (parameters, file size, ms per image at
+    batch 1 and 256; ``None`` for trials recorded without), then the searched
+    hyperparameters.
 
     Trials without a value for the sort key come last, in trial order.
 
@@ -58,6 +64,10 @@ def _row(rank: int, t: TrialRecord, searched: Sequence[str]) -> dict[str, Any]:
         "val_loss": best.get("val_loss"), "epochs": t.epochs_run,
         "wall_time_s": round(t.wall_time_s, 1),
         "node": f"{t.node}/{t.node_id[:6]}" if t.node_id else t.node,
+        "params": None if "params" not in t.cost else int(t.cost["params"]),
+        "file_mb": None if "file_bytes" not in t.cost else round(t.cost["file_bytes"] / 1e6, 3),
+        "ms_per_image_b1": t.cost.get("latency_ms_batch_1"),
+        "ms_per_image_b256": t.cost.get("latency_ms_batch_256"),
         **{p: t.params.get(p) for p in searched},
     }
 

@@ -26,6 +26,9 @@ MANIFEST = "search.json"
 CHECKPOINT_MODEL = "model.keras"
 CHECKPOINT_STATE = "state.json"
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second")
+#: What a trial's model costs, measured on its worker after its first epoch: parameters,
+#: ``.keras`` bytes, milliseconds per image at batch 1 and 256 (medians).
+COST_KEYS = ("params", "file_bytes", "latency_ms_batch_1", "latency_ms_batch_256")
 
 
 class ExperimentError(ValueError):
@@ -60,6 +63,8 @@ class TrialRecord:
     #: trial's best and its latest).
     checkpoints: dict[int, Path] = field(default_factory=dict)
     path: Path = field(default=Path("."))
+    #: :data:`COST_KEYS` → value; empty for trials recorded before costs were measured.
+    cost: dict[str, float] = field(default_factory=dict)
 
     @property
     def ended(self) -> bool:
@@ -231,6 +236,7 @@ def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> T
         failures=failures,
         checkpoints=_checkpoints(folder),
         path=folder,
+        cost={k: _number(last[k]) for k in COST_KEYS if last.get(k) not in (None, "")},
     )
 
 

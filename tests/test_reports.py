@@ -64,6 +64,28 @@ def test_records(tmp_path: Path) -> None:
     assert exp.best().number == 3
 
 
+def test_costs_are_read_shown_and_sortable(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "e")
+    for number, params in ((1, 400_000), (3, 90_000)):
+        progress = root / f"trial_{number:04d}" / "progress.csv"
+        rows = list(csv.reader(progress.open()))
+        cost = [str(params), str(params * 4 + 20_000), "2.5", "0.125"]
+        progress.write_text("\n".join(",".join(r + (["params", "file_bytes",
+                                                        "latency_ms_batch_1",
+                                                        "latency_ms_batch_256"] if i == 0
+                                                       else cost))
+                                      for i, r in enumerate(rows)) + "\n")
+    exp = load_experiment(root)
+    assert exp.trials[0].cost == {"params": 400_000, "file_bytes": 1_620_000,
+                                  "latency_ms_batch_1": 2.5, "latency_ms_batch_256": 0.125}
+    rows = leaderboard_rows(exp, sort="params")
+    assert [r["trial"] for r in rows[:2]] == [3, 1]  # smallest first; unknown ones last
+    assert (rows[0]["params"], rows[0]["file_mb"], rows[0]["ms_per_image_b1"]) == (
+        90_000, 0.38, 2.5)
+    assert rows[2]["params"] is None
+    assert "params  file_mb  ms_per_image_b1" in render(rows, "table")
+
+
 def test_retried_trial_is_completed_with_its_failures(tmp_path: Path) -> None:
     root = write_experiment(tmp_path / "e")
     (root / "trial_0001" / "error.txt").write_text(
@@ -108,6 +130,9 @@ def test_leaderboard_ranks_and_sorts(tmp_path: Path) -> None:
     assert rows[0] == {"rank": 1, "trial": 3, "state": "completed", "val_accuracy": 0.98,
                        "last_val_accuracy": 0.96, "val_loss": pytest.approx(0.02),
                        "epochs": 3, "wall_time_s": 6.0, "node": "10.0.0.7",
+                       # Recorded before costs were measured: shown as unknown.
+                       "params": None, "file_mb": None, "ms_per_image_b1": None,
+                       "ms_per_image_b256": None,
                        "learning_rate": 0.01, "dense_units": 128}
     assert [r["trial"] for r in leaderboard_rows(exp, top=2)] == [3, 1]
     assert leaderboard_rows(exp, sort="val_loss")[0]["trial"] == 3

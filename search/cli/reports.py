@@ -19,12 +19,15 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "leaderboard", help="rank the trials of an experiment (works during a search too)",
         description="One row per trial: rank, trial, state, best and last val_accuracy, "
-                    "val_loss, epochs, wall time, node and the searched hyperparameters.")
+                    "val_loss, epochs, wall time, node, what its model costs (parameters, "
+                    ".keras size, ms per image at batch 1 and 256, measured on its worker) "
+                    "and the searched hyperparameters.")
     add_experiment_argument(p)
     p.add_argument("--top", type=positive_int, metavar="K", help="only the best K trials")
     p.add_argument("--sort", default="val_accuracy", metavar="METRIC",
                    help="val_accuracy (best epoch, default), last_val_accuracy, val_loss, "
-                        "epochs, wall_time_s, trial, or a searched parameter")
+                        "epochs, wall_time_s, trial, params, file_mb, ms_per_image_b1, "
+                        "ms_per_image_b256, or a searched parameter")
     p.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
     p.add_argument("--watch", nargs="?", const=5.0, type=float, metavar="SECONDS",
                    help="redraw every SECONDS (default 5) until the search finishes")

@@ -57,6 +57,7 @@ class EpochTrainable(tune.Trainable):
         # Which Ray node ran the epoch: node_ip alone cannot tell two nodes on one host apart.
         self._node_id = ray.get_runtime_context().get_node_id()
         self._fit: Fit | None = None  # built at the first step, for ``self.config``
+        self._cost: dict[str, Any] | None = None  # measured after the first epoch
 
     def step(self) -> dict[str, Any]:
         from mnist_hpo.search.training.fit import EPOCH_KEYS
@@ -64,8 +65,15 @@ class EpochTrainable(tune.Trainable):
         if self._fit is None:
             self._fit = self._start()
         row = self._fit.epoch()
+        if self._cost is None:
+            # Size and speed depend on the architecture alone: measured once, on this
+            # worker, on the trained model, and reported with every epoch.
+            from mnist_hpo.search.training.cost import model_cost
+
+            self._cost = model_cost(self._fit.model, repeats=10,
+                                    images=self._split.x_val[:256, :, :, None] / 255.0)
         result: dict[str, Any] = {k: row[k] for k in EPOCH_KEYS if k in row}
-        result |= {"epoch": self._fit.done, "node_id": self._node_id}
+        result |= {"epoch": self._fit.done, "node_id": self._node_id, **self._cost}
         if self._fit.done >= self._epochs:
             result["done"] = True  # ran every epoch: the trial is complete
         return result
@@ -90,6 +98,7 @@ class EpochTrainable(tune.Trainable):
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         # A reused worker: Ray has set self.config; the model is built at the first step.
         self._fit = None
+        self._cost = None
         return True
 
     def _start(self, checkpoint: Path | None = None) -> Fit:
