@@ -98,6 +98,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="do not evaluate the seed network first (default: do, when the "
                         "space contains it)")
+    p.add_argument("--objective", default="accuracy", metavar="accuracy[,params|,latency]",
+                   help="accuracy (default), or accuracy and a cost together: a Pareto "
+                        "search maximising val_accuracy and minimising the parameter count "
+                        "(params) or the time per image at batch 1 (latency); ASHA still "
+                        "stops trials on val_accuracy")
+    p.add_argument("--max-params", type=positive_int, metavar="N",
+                   help="single-objective search: trials above N parameters count as "
+                        "infeasible for TPE (Optuna constraints)")
+    p.add_argument("--max-latency-ms", type=positive_float, metavar="MS",
+                   help="single-objective search: trials slower than MS per image at "
+                        "batch 1 count as infeasible for TPE")
     p.add_argument("--no-reuse-workers", dest="reuse_workers", action="store_false",
                    help="start a fresh process per trial (default: reuse them)")
     add_data_options(p)
@@ -120,7 +131,9 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         subset=args.subset,
         validation=args.validation, reuse_workers=args.reuse_workers,
         warm_start=args.warm_start,
-        max_failures=args.max_failures, max_failed_trials=args.max_failed_trials)
+        max_failures=args.max_failures, max_failed_trials=args.max_failed_trials,
+        objective=args.objective, max_params=args.max_params,
+        max_latency_ms=args.max_latency_ms)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,8 +146,16 @@ def run(args: argparse.Namespace) -> int:
           f"{settings.trials} trials x up to {settings.epochs} epochs, {settings.sampler} "
           f"sampler, {settings.scheduler} scheduler, {settings.cpus_per_trial:g} CPU"
           f"{f' + {settings.gpus_per_trial:g} GPU' if settings.gpus_per_trial else ''} per "
-          f"trial", flush=True)
+          f"trial{_goal_text(settings)}", flush=True)
     return report_outcome(run_search(settings, command=sys.argv))
+
+
+def _goal_text(settings: SearchSettings) -> str:
+    goal = settings.goal
+    if goal.multi:
+        return f"; Pareto search: val_accuracy up, {goal.cost_key} down"
+    limits = ", ".join(f"{k} <= {v:g}" for k, v in goal.limits.items())
+    return f"; feasible: {limits}" if limits else ""
 
 
 def report_outcome(outcome: SearchOutcome) -> int:

@@ -51,6 +51,9 @@ def extend_search(path: str | Path, trials: int, space: str | None = None,
         raise UsageError(f"{experiment}: the search is {status.value}; finish it "
                          f"with `mnist-hpo resume {experiment}` before extending it")
     before = settings_from_manifest(manifest, storage=str(experiment.parent))
+    if before.goal.multi:
+        raise UsageError(f"{experiment}: a Pareto search (--objective {before.objective}) "
+                         f"cannot be extended yet; start a new search")
     new_space = load_space(space) if space else before.space
     records = load_experiment(experiment).trials
     offset = max((t.number for t in records), default=0)

@@ -80,6 +80,8 @@ def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
         described |= TPE_OPTIONS
     if settings.warm_start:
         described["prior"] = {"center": "seed network", **PRIOR_OPTIONS}
+    if settings.goal.limits and settings.sampler == "tpe":
+        described["constraints"] = settings.goal.limits
     return described
 
 
@@ -109,7 +111,8 @@ def make_searcher(settings: SearchSettings, experiment_dir: Path | None,
                             storage=storage, study_name=study_name or settings.name)
     return OptunaSearcher(settings.space.suggest, sampler=make_sampler(settings),
                           study_name=study_name or settings.name, max_epochs=settings.epochs,
-                          metric=METRIC, mode=MODE, storage=storage, points_to_evaluate=points)
+                          metric=METRIC, mode=MODE, storage=storage, points_to_evaluate=points,
+                          cost_key=settings.goal.cost_key, limits=settings.goal.limits)
 
 
 def make_scheduler(settings: SearchSettings) -> TrialScheduler:

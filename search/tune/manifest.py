@@ -29,6 +29,9 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": command if command is not None else sys.argv,
         "metric": METRIC, "mode": MODE,
+        "objective": settings.goal.describe() | {
+            "flag": settings.objective, "max_params": settings.max_params,
+            "max_latency_ms": settings.max_latency_ms},
         "space": settings.space.to_yaml_dict() | {"source": settings.space.source},
         "searched": settings.space.searched,
         "warm_start": warm_start_points(settings),
@@ -60,6 +63,7 @@ def settings_from_manifest(manifest: dict[str, Any], storage: str) -> SearchSett
     space_yaml = {k: v for k, v in manifest["space"].items() if k != "source"}
     scheduler, sampler = manifest["scheduler"], manifest["sampler"]
     budget, resources, data = manifest["budget"], manifest["resources"], manifest["data"]
+    objective = manifest.get("objective") or {}  # absent before --objective existed
     return SearchSettings(
         space=space_from_dict(space_yaml, source=manifest["space"].get("source", "search.json")),
         name=manifest["name"], storage=storage, trials=budget["trials"], epochs=budget["epochs"],
@@ -76,7 +80,9 @@ def settings_from_manifest(manifest: dict[str, Any], storage: str) -> SearchSett
         reuse_workers=resources["reuse_workers"], max_failures=resources["max_failures"],
         max_failed_trials=resources.get("max_failed_trials"),
         honest_early_stopping=sampler.get("early_stopped_trials_told_as") != "COMPLETE",
-        warm_start=bool(manifest.get("warm_start", True)))
+        warm_start=bool(manifest.get("warm_start", True)),
+        objective=objective.get("flag", "accuracy"), max_params=objective.get("max_params"),
+        max_latency_ms=objective.get("max_latency_ms"))
 
 
 def finish_manifest(path: Path, manifest: dict[str, Any], **outcome: Any) -> None:

@@ -29,10 +29,16 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from mnist_hpo.reports.records import COST_KEYS
+from mnist_hpo.search.tune.objective import COST_ATTR, constraint_values
 from mnist_hpo.search.tune.prior import PriorSampler
 
 RAY_TRIAL_ID = "ray_trial_id"  # the user attribute naming a trial's Ray trial id
 DRAWN_FROM = "drawn_from"  # the user attribute: "warm start", "prior" or "sampler"
+#: A two-objective study's per-epoch values: Optuna 5's multi-objective TPE fails on pruned
+#: trials that have intermediate values (``_get_pruned_trial_score`` reads the study's one
+#: direction), so there they are kept in this user attribute instead.
+EPOCH_VALUES = "val_accuracy_by_epoch"
 
 
 class OptunaSearcher(Searcher):
@@ -46,13 +52,24 @@ class OptunaSearcher(Searcher):
         metric, mode: What Ray reports and which way is better.
         storage: Where the study lives; in memory when ``None``.
         points_to_evaluate: Configurations (of searched parameters) to try first.
+        cost_key: A second objective to minimise (``params``, ``latency_ms_batch_1``): a
+            completed trial is told ``[best val_accuracy, cost]``; a stopped one PRUNED,
+            without intermediate values (see :data:`EPOCH_VALUES`).
+        limits: Cost key → largest allowed value: set on each trial as Optuna constraints
+            once its cost is known (TPE then counts a trial over a limit as infeasible).
     """
 
     def __init__(self, space: Callable[[optuna.Trial], dict[str, Any]], *,
                  sampler: optuna.samplers.BaseSampler, study_name: str, max_epochs: int,
                  metric: str, mode: str, storage: BaseStorage | None = None,
-                 points_to_evaluate: Sequence[dict[str, Any]] = ()) -> None:
+                 points_to_evaluate: Sequence[dict[str, Any]] = (),
+                 cost_key: str | None = None, limits: dict[str, float] | None = None) -> None:
         super().__init__(metric=metric, mode=mode)
+        self._cost_key = cost_key
+        self._limits = dict(limits or {})
+        # Optuna trial number -> the live trial asked in this process (constraints are set
+        # through it; a trial asked before a restore has none and counts as feasible).
+        self._live: dict[int, optuna.Trial] = {}
         self._space = space
         self._sampler = sampler
         self._storage = storage if storage is not None else InMemoryStorage()
@@ -78,6 +95,8 @@ class OptunaSearcher(Searcher):
         trial = self._study.ask()
         trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         self._trials[trial_id] = trial.number
+        if self._limits:
+            self._live[trial.number] = trial
         config = self._space(trial)
         if self._points:  # Optuna asks enqueued points first, in order
             self._points -= 1
@@ -93,8 +112,15 @@ class OptunaSearcher(Searcher):
         told = None if number is None else _told(self._study, number)
         if value is None or epoch is None or told is None:
             return
-        if int(epoch) not in told.intermediate_values:
-            self._report(told.number, int(epoch), float(value))
+        if COST_ATTR not in told.user_attrs and any(k in result for k in COST_KEYS):
+            cost = {k: float(result[k]) for k in COST_KEYS if k in result}
+            self._set_attr(told.number, COST_ATTR, cost)  # for objectives and reports
+            live = self._live.pop(told.number, None)
+            for key, value in constraint_values(cost, self._limits).items():
+                if live is not None:
+                    live.set_constraint(key, value)
+        if int(epoch) not in epoch_values(told):
+            self._report(told, int(epoch), float(value))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
@@ -107,20 +133,26 @@ class OptunaSearcher(Searcher):
         if error:
             self._study.tell(number, state=TrialState.FAIL)
             return
-        values = {int(step): float(v) for step, v in told.intermediate_values.items()}
+        values = epoch_values(told)
         epochs = int((result or {}).get("training_iteration") or max(values, default=0))
         last = (result or {}).get(self.metric)
         if last is not None and epochs not in values:
             # Ray usually hands a trial's final result to this method only.
-            self._report(number, epochs, float(last))
+            self._report(told, epochs, float(last))
             values[epochs] = float(last)
+        cost = (told.user_attrs.get(COST_ATTR) or {}).get(self._cost_key or "")
+        best = max(values.values(), default=0.0) if self.mode == "max" else \
+            min(values.values(), default=0.0)
         if not values:
             self._study.tell(number, state=TrialState.FAIL)
         elif epochs < self._max_epochs:
             self._study.tell(number, state=TrialState.PRUNED)
-        else:
-            best = max(values.values()) if self.mode == "max" else min(values.values())
+        elif self._cost_key is None:
             self._study.tell(number, best)
+        elif cost is None:  # a two-objective trial without its cost: nothing to tell
+            self._study.tell(number, state=TrialState.FAIL)
+        else:
+            self._study.tell(number, [best, float(cost)])
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -142,17 +174,21 @@ class OptunaSearcher(Searcher):
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the searcher into tuner.pkl: the study reopens from its storage.
-        return {k: v for k, v in self.__dict__.items() if k != "_study"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_study", "_live")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._live = {}
         self._study = self._open_study()
 
     def _open_study(self) -> optuna.Study:
         direction = (optuna.study.StudyDirection.MAXIMIZE if self.mode == "max"
                      else optuna.study.StudyDirection.MINIMIZE)
+        directions = [direction]
+        if getattr(self, "_cost_key", None):  # absent from searchers pickled before it
+            directions.append(optuna.study.StudyDirection.MINIMIZE)
         return optuna.create_study(study_name=self._study_name, storage=self._storage,
-                                   sampler=self._sampler, direction=direction,
+                                   sampler=self._sampler, directions=directions,
                                    load_if_exists=True)
 
     def _number(self, trial_id: str) -> int | None:
@@ -166,12 +202,28 @@ class OptunaSearcher(Searcher):
                 return trial.number
         return None
 
-    def _report(self, number: int, epoch: int, value: float) -> None:
+    def _report(self, told: optuna.trial.FrozenTrial, epoch: int, value: float) -> None:
         # Storage calls, not a live optuna.Trial: they work the same after a restore.
-        storage = self._storage
-        study_id = storage.get_study_id_from_name(self._study_name)
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-        storage.set_trial_intermediate_value(trial_id, epoch, value)
+        if self._cost_key:
+            values = {str(k): v for k, v in epoch_values(told).items()} | {str(epoch): value}
+            self._set_attr(told.number, EPOCH_VALUES, values)
+            return
+        self._storage.set_trial_intermediate_value(self._trial_id(told.number), epoch, value)
+
+    def _set_attr(self, number: int, key: str, value: Any) -> None:
+        self._storage.set_trial_user_attr(self._trial_id(number), key, value)
+
+    def _trial_id(self, number: int) -> int:
+        study_id = self._storage.get_study_id_from_name(self._study_name)
+        return self._storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
+def epoch_values(trial: optuna.trial.FrozenTrial) -> dict[int, float]:
+    """The per-epoch val_accuracy told for ``trial``: its intermediate values, or in a
+    two-objective study the :data:`EPOCH_VALUES` user attribute."""
+    if trial.intermediate_values:
+        return {int(k): float(v) for k, v in trial.intermediate_values.items()}
+    return {int(k): float(v) for k, v in (trial.user_attrs.get(EPOCH_VALUES) or {}).items()}
 
 
 def open_journal(path: Path) -> JournalStorage:
@@ -201,7 +253,7 @@ def close_unfinished_trials(journal: Path) -> int:
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            state = TrialState.PRUNED if trial.intermediate_values else TrialState.FAIL
+            state = TrialState.PRUNED if epoch_values(trial) else TrialState.FAIL
             study.tell(trial.number, state=state)
             told += 1
     return told

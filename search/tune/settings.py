@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.tune.objective import Objective
 from mnist_hpo.spaces import Space
 
 METRIC = "val_accuracy"
@@ -56,8 +57,17 @@ class SearchSettings:
     max_failed_trials: int | None = None
     honest_early_stopping: bool = True
     warm_start: bool = True
+    objective: str = "accuracy"
+    max_params: int | None = None
+    max_latency_ms: float | None = None
 
     def __post_init__(self) -> None:
+        goal = self.goal  # raises UsageError on a bad --objective or limit
+        if goal.multi and not self.honest_early_stopping:
+            raise UsageError("--objective with a cost needs mnist-hpo's own searcher")
+        if goal.limits and self.sampler != "tpe":
+            raise UsageError(f"--max-params/--max-latency-ms: TPE honours them (Optuna's "
+                             f"constraints); --sampler {self.sampler} does not")
         if self.scheduler not in ("asha", "fifo"):
             raise UsageError(f"--scheduler {self.scheduler!r}: must be asha or fifo")
         if self.sampler not in ("tpe", "random"):
@@ -81,6 +91,11 @@ class SearchSettings:
                              f"--epochs ({self.epochs})")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
             raise UsageError(f"--name {self.name!r}: use letters, digits, '.', '_' and '-'")
+
+    @property
+    def goal(self) -> Objective:
+        """``--objective`` and the cost limits, checked."""
+        return Objective.parse(self.objective, self.max_params, self.max_latency_ms)
 
     @property
     def threads_per_trial(self) -> int:
