@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mnist_hpo.reports.pareto import Point
 from mnist_hpo.reports.plot_data import Curves, History, ParamEffect
 
 
@@ -137,6 +138,31 @@ def misclassified(images: np.ndarray, true: np.ndarray, pred: np.ndarray, total:
             ax.imshow(images[i], cmap="gray_r")
             ax.set_title(f"{true[i]} → {pred[i]}", fontsize=8)
     fig.suptitle(f"Misclassified test digits (true → predicted): {n} of {total}")
+    return save(fig, stem)
+
+
+def pareto(points: list[Point], front: list[Point], seed: int | None, label: str,
+           stem: Path) -> list[Path]:
+    """val_accuracy against a cost (log scale): every trial, the Pareto front as a step
+    line, the seed network marked."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter([p.cost for p in points], [p.val_accuracy for p in points], s=18,
+               color="0.6", label="trials")
+    ax.step([p.cost for p in front], [p.val_accuracy for p in front], where="post",
+            color="tab:blue", marker="o", label="Pareto front")
+    for p in front:
+        ax.annotate(str(p.trial), (p.cost, p.val_accuracy), textcoords="offset points",
+                    xytext=(4, -10), fontsize=7, color="tab:blue")
+    marked = [p for p in points if p.trial == seed]
+    if marked:
+        ax.scatter([marked[0].cost], [marked[0].val_accuracy], marker="*", s=160,
+                   color="tab:red", zorder=3, label=f"seed network (trial {seed})")
+    ax.set_xscale("log")
+    ax.set(title=f"val_accuracy against {label}", xlabel=f"{label} (log scale)",
+           ylabel="best val_accuracy")
+    _focus(ax, [p.val_accuracy for p in points])
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
     return save(fig, stem)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mnist_hpo.reports import plot_data, plots
+from mnist_hpo.reports import pareto, plot_data, plots
 from mnist_hpo.reports.leaderboard import leaderboard_rows, render
 from mnist_hpo.reports.records import Experiment
 
@@ -43,6 +43,12 @@ def write_report(experiment: Experiment, out: Path, top: int = 5,
         "Parameter importance": plots.importance(effects, out / "importance"),
         "Parameters against val_accuracy": plots.parameters(effects, out / "parameters"),
     }
+    for cost, (_, label) in pareto.COSTS.items():
+        pts = pareto.points(experiment, cost)
+        if len(pts) >= 2:
+            figures[f"val_accuracy against {label}"] = plots.pareto(
+                pts, pareto.front(pts), pareto.seed_trial(experiment), label,
+                out / f"pareto_{cost}")
     exports = [export_dir] if export_dir else [experiment.path / d for d in EXPORT_DIRS]
     test_line = "".join(_export_section(d, figures, out) for d in exports
                         if (d / PREDICTIONS).exists())

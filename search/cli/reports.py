@@ -12,7 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mnist_hpo.search.cli.args import add_experiment_argument, ensemble_size, positive_int
+from mnist_hpo.search.cli.args import (
+    add_experiment_argument,
+    ensemble_size,
+    positive_float,
+    positive_int,
+)
+from mnist_hpo.search.errors import UsageError
 
 
 def add_parsers(sub: Any) -> None:
@@ -29,6 +35,11 @@ def add_parsers(sub: Any) -> None:
                         "epochs, wall_time_s, trial, params, file_mb, ms_per_image_b1, "
                         "ms_per_image_b256, or a searched parameter")
     p.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
+    p.add_argument("--pareto", nargs="?", const="", choices=("", "params", "latency"),
+                   metavar="params|latency",
+                   help="only the trials no other beats on both val_accuracy and the cost "
+                        "(default: the cost the search minimised, else params), cheapest "
+                        "first")
     p.add_argument("--watch", nargs="?", const=5.0, type=float, metavar="SECONDS",
                    help="redraw every SECONDS (default 5) until the search finishes")
     p.set_defaults(run=run_leaderboard)
@@ -65,6 +76,11 @@ def add_parsers(sub: Any) -> None:
                             "softmax outputs averaged in one model; verified and tested "
                             "like one model, cost included (default out: "
                             "EXPERIMENT/export-ensemble)")
+    e.add_argument("--max-params", type=positive_int, metavar="N",
+                   help="export the most accurate trial with at most N parameters")
+    e.add_argument("--max-latency-ms", type=positive_float, metavar="MS",
+                   help="export the most accurate trial at most MS ms per image at batch 1 "
+                        "(as measured on the worker that trained it)")
     e.add_argument("--out", metavar="DIR", help="new folder (default: EXPERIMENT/export)")
     e.add_argument("--data", metavar="PATH",
                    help="the search's MNIST file, if it moved (validation and test images; "
@@ -79,7 +95,11 @@ def run_leaderboard(args: argparse.Namespace) -> int:
 
     while True:
         experiment = load_experiment(args.experiment)
-        text = render(leaderboard_rows(experiment, sort=args.sort, top=args.top), args.format)
+        rows = leaderboard_rows(experiment, sort=args.sort, top=None if args.pareto is not None
+                                else args.top)
+        if args.pareto is not None:
+            rows = pareto_rows(experiment, rows, args.pareto)[:args.top]
+        text = render(rows, args.format)
         if not args.watch:
             print(text)
             return 0
@@ -91,6 +111,17 @@ def run_leaderboard(args: argparse.Namespace) -> int:
         if status.ended:
             return 0
         time.sleep(args.watch)
+
+
+def pareto_rows(experiment: Any, rows: list[dict[str, Any]], cost: str
+                ) -> list[dict[str, Any]]:
+    """The leaderboard rows of the Pareto front, cheapest first (ranks as on the full
+    leaderboard)."""
+    from mnist_hpo.reports.pareto import front, points, search_cost
+
+    chosen = front(points(experiment, cost or search_cost(experiment.manifest)))
+    by_trial = {r["trial"]: r for r in rows}
+    return [by_trial[p.trial] for p in chosen if p.trial in by_trial]
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -110,11 +141,27 @@ def run_export(args: argparse.Namespace) -> int:
     from mnist_hpo.reports.records import load_experiment
 
     experiment = load_experiment(args.experiment)
+    limits = {name: value for name, value in (("params", args.max_params),
+                                                ("latency", args.max_latency_ms))
+              if value is not None}
+    if limits and (args.trial is not None or args.ensemble is not None):
+        raise UsageError("--max-params/--max-latency-ms choose the trial: not with --trial "
+                         "or --ensemble")
     if args.ensemble is not None:
         return run_export_ensemble(args, experiment)
+    number = args.trial
+    if limits:
+        from mnist_hpo.reports.pareto import COSTS, amount, best_within
+
+        chosen = best_within(experiment, limits)
+        number = chosen.number
+        costs = ", ".join(f"{amount(n, chosen.cost[COSTS[n][0]])} {COSTS[n][1]}"
+                          for n in limits)
+        print(f"The most accurate trial within the limit: trial {number} ({costs}, "
+              f"val_accuracy {chosen.best_val_accuracy:.4f})")
     out = Path(args.out) if args.out else experiment.path / "export"
     try:
-        result = export_trial(experiment, out, number=args.trial, data=args.data)
+        result = export_trial(experiment, out, number=number, data=args.data)
     except ExportError as err:
         print(f"mnist-hpo export: FAILED: {err}", file=sys.stderr)
         return 1

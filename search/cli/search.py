@@ -10,7 +10,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mnist_hpo.reports.status import SearchStatus
-from mnist_hpo.search.cli.args import add_data_options, add_experiment_argument, positive_int
+from mnist_hpo.search.cli.args import (
+    add_data_options,
+    add_experiment_argument,
+    positive_float,
+    positive_int,
+)
 from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
 
 if TYPE_CHECKING:
@@ -39,16 +44,6 @@ def recorded_address(experiment: str) -> str | None:
     except (ExperimentError, KeyError, TypeError):
         return None
     return None if address == "local" else str(address)
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value:g} must be more than 0")
-    return value
 
 
 def add_parser(sub: Any) -> None:
