@@ -137,3 +137,28 @@ def test_the_searcher_of_a_pareto_search(tmp_path: object) -> None:
     search = make_searcher(settings(objective="accuracy,latency"), None)
     assert isinstance(search, OptunaSearcher)
     assert len(search.study.directions) == 2
+
+
+def test_why_pruned_trials_carry_no_intermediate_values_in_a_pareto_study() -> None:
+    """Optuna 5.0's multi-objective TPE fails on a pruned trial with intermediate values
+    once it needs pruned trials to fill its good group. If this stops raising, Optuna fixed
+    it and the searcher could report intermediate values in Pareto searches too."""
+    storage = optuna.storages.InMemoryStorage()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(directions=["maximize", "minimize"], storage=storage,
+                                    sampler=optuna.samplers.TPESampler(seed=0,
+                                                                       n_startup_trials=2))
+    study_id = storage.get_study_id_from_name(study.study_name)
+    with pytest.raises(RuntimeError, match="single direction cannot be retrieved"):
+        for i in range(12):
+            trial = study.ask()
+            x = trial.suggest_float("x", 0, 1)
+            if i < 2:
+                study.tell(trial, [x, 1 - x])
+                continue
+            # Trial.report refuses multi-objective studies; the storage takes the value,
+            # as the searcher's storage calls would.
+            storage.set_trial_intermediate_value(
+                storage.get_trial_id_from_study_id_trial_number(study_id, trial.number), 1, x)
+            study.tell(trial, state=TrialState.PRUNED)
