@@ -6,8 +6,11 @@ the candidate whose addition scores best; a member's weight is the share of roun
 picked it. The ensemble kept is the best prefix of the rounds, so it is never worse on the
 validation images than its best member: the first round's pick alone is a prefix.
 
-Scores compare accuracy first and log loss second: accuracy is what is ranked, and on
-10,000 images many additions tie on it; log loss tells those apart.
+Each round picks by accuracy first and log loss second: accuracy is what is ranked, and on
+10,000 images many additions tie on it; log loss tells those apart. The prefix kept is the
+most accurate one and, among equally accurate ones, the one with the fewest distinct
+members (then the lowest log loss): a member that lowers the log loss without changing a
+single prediction is not worth its inference cost.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def greedy_selection(probs: Sequence[np.ndarray], labels: np.ndarray, *,
             or not: the first round picks the best alone.
         labels: The validation labels.
         max_members: Distinct members allowed; once reached, rounds re-pick members only.
-        max_rounds: Rounds to run; the best prefix is kept (ties: the shorter).
+        max_rounds: Rounds to run; the best prefix is kept (see the module docstring).
     """
     if len(probs) < 1 or max_members < 1:
         raise ValueError("greedy_selection needs a candidate and max_members >= 1")
@@ -87,7 +90,10 @@ def greedy_selection(probs: Sequence[np.ndarray], labels: np.ndarray, *,
         total += probs[pick]
         rounds.append(pick)
         scores.append(tried[pick])
-    best = max(range(len(scores)), key=lambda i: (scores[i].key(), -i))
+    def kept_key(i: int) -> tuple[float, int, float, int]:
+        return (scores[i].accuracy, -len(set(rounds[:i + 1])), -scores[i].log_loss, -i)
+
+    best = max(range(len(scores)), key=kept_key)
     kept = rounds[:best + 1]
     counts = Counter(kept)
     weights = {c: counts[c] / len(kept) for c in dict.fromkeys(kept)}

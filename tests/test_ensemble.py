@@ -63,3 +63,14 @@ def test_member_cap_and_replacement() -> None:
 def test_needs_a_candidate() -> None:
     with pytest.raises(ValueError, match="needs a candidate"):
         greedy_selection([], np.zeros(3, int), max_members=2)
+
+
+def test_equal_accuracy_keeps_fewer_members() -> None:
+    """A second model that agrees with the first on every prediction but is more confident
+    lowers the log loss and changes nothing else: the single model is kept."""
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 20)
+    predicted = labels.copy()
+    predicted[:10] = (labels[:10] + 1) % 10  # 10 mistakes, made by both
+    timid, bold = one_hot(predicted, 0.5), one_hot(predicted, 0.95)
+    selection = greedy_selection([timid, bold], labels, max_members=2)
+    assert len(selection.weights) == 1

@@ -191,8 +191,13 @@ def run_export_ensemble(args: argparse.Namespace, experiment: Any) -> int:
         print(f"mnist-hpo export: warning: skipped {reason}", file=sys.stderr)
     m = result.metrics
     ens, single = m["ensemble"], m["best_single"]
-    print(f"Exported an ensemble of {ens['members']} trials to {out}/: model.keras, "
-          f"saved_model/, config.json, metrics.json")
+    if ens["members"] == 1:
+        print(f"No ensemble of these trials beats trial {m['members'][0]['trial']} alone on "
+              f"the validation images; exported it alone to {out}/ (model.keras, "
+              f"saved_model/, config.json, metrics.json)")
+    else:
+        print(f"Exported an ensemble of {ens['members']} trials to {out}/: model.keras, "
+              f"saved_model/, config.json, metrics.json")
     print(f"Chosen on the search's {m['selection']['validation_images']:,} validation images "
           f"from {m['selection']['candidates']} verified checkpoints; members:")
     for row in m["members"]:

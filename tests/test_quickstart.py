@@ -1,0 +1,43 @@
+"""README's first command, as a newcomer runs it: a real search that ends with the
+leaderboard's top rows and the commands to type next."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def quick_start_search() -> list[str]:
+    """The arguments of the ``mnist-hpo search`` in README's first shell block."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "README's quick start has no bash block"
+    command = block.group(1).replace("\\\n", " ")
+    assert "pip install ." in command  # it installs, then searches
+    words = shlex.split(command.split("&& mnist-hpo ", 1)[1].strip())
+    assert words[0] == "search", words
+    return words
+
+
+def test_the_quick_start_search_runs_and_says_what_next(
+        tmp_path: Path, mnist_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = quick_start_search()
+    assert "--data" not in args  # a user's data comes from Keras; here from MNIST_HPO_DATA
+    monkeypatch.setenv("MNIST_HPO_DATA", str(mnist_path))
+    proc = run_cli(*args, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert re.search(r"Top \d+ trials:\nrank  trial  state", out), out[-2000:]
+    experiment = next((tmp_path / "experiments").iterdir())
+    for command in ("report", "export"):
+        assert f"mnist-hpo {command} {experiment}" in out
+    assert "mnist-hpo search --space default --trials 40 --time-budget 30m" in out
+    finished = [line for line in out.splitlines() if line.startswith("Trial ")]
+    assert len(finished) == int(args[args.index("--trials") + 1])
