@@ -30,7 +30,7 @@ def test_the_quick_start_search_runs_and_says_what_next(
         tmp_path: Path, mnist_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     args = quick_start_search()
     assert "--data" not in args  # a user's data comes from Keras; here from MNIST_HPO_DATA
-    monkeypatch.setenv("MNIST_HPO_DATA", str(mnist_path))
+    monkeypatch.setenv("MNIST_HPO_DATA", str(mnist_path.resolve()))  # cwd changes
     proc = run_cli(*args, cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
