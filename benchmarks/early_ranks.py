@@ -85,15 +85,13 @@ def run_config(config: dict[str, Any], split: Any, epochs: int, seed: int) -> di
     """Train ``config``; per epoch the val_accuracy before and after recalibration."""
     import keras
 
-    from mnist_hpo.search.training.batchnorm import PRECISE_BN_IMAGES, recalibrate_batch_norm
+    from mnist_hpo.search.training.batchnorm import PreciseBatchNorm, recalibrate_batch_norm
     from mnist_hpo.search.training.divergence import DivergedError
     from mnist_hpo.search.training.fit import Fit, evaluate
 
     keras.backend.clear_session()
     fit = Fit(config, split, epochs=epochs, seed=seed, precise_bn=False)
-    picks = [round(i * (len(split.x_train) - 1) / (PRECISE_BN_IMAGES - 1))
-             for i in range(min(PRECISE_BN_IMAGES, len(split.x_train)))]
-    sample = split.x_train[picks]
+    sample = PreciseBatchNorm(split.x_train).images  # the images Fit recalibrates on
     before: list[float] = []
     after: list[float] = []
     try:
