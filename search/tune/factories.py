@@ -14,7 +14,8 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from mnist_hpo.search.tune.callbacks import EpochBudget, FailureBudget, trial_dirname
+from mnist_hpo.search.tune.callbacks import CostLimit, EpochBudget, FailureBudget, trial_dirname
+from mnist_hpo.search.tune.pareto_asha import ParetoASHA
 from mnist_hpo.search.tune.prior import PRIOR_OPTIONS, PriorSampler
 from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
 from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
@@ -60,7 +61,10 @@ def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group
             base = optuna.samplers.TPESampler(seed=settings.seed, **TPE_OPTIONS)
-    if not settings.warm_start:
+    if not settings.warm_start or settings.goal.multi:
+        # A Pareto search keeps the seed trial but not the prior: the prior says where
+        # accuracy is, and would spend the start of the search next to the seed's 887,530
+        # parameters, at one end of the front.
         return base
     # Its own stream (seed + 1): whether a trial comes from the prior is not tied to the
     # base sampler's draws.
@@ -78,7 +82,7 @@ def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
         return described | {"options": "Optuna's defaults"}
     if settings.sampler == "tpe":
         described |= TPE_OPTIONS
-    if settings.warm_start:
+    if settings.warm_start and not settings.goal.multi:
         described["prior"] = {"center": "seed network", **PRIOR_OPTIONS}
     if settings.goal.limits and settings.sampler == "tpe":
         described["constraints"] = settings.goal.limits
@@ -116,9 +120,14 @@ def make_searcher(settings: SearchSettings, experiment_dir: Path | None,
 
 
 def make_scheduler(settings: SearchSettings) -> TrialScheduler:
-    """ASHA on epochs (``training_iteration``), or FIFO (every trial runs all epochs)."""
+    """ASHA on epochs (``training_iteration``), or FIFO (every trial runs all epochs). A
+    Pareto search's ASHA ranks the trials at a rung by (val_accuracy, cost) fronts."""
     if settings.scheduler == "fifo":
         return FIFOScheduler()  # type: ignore[no-untyped-call]
+    if settings.goal.cost_key:
+        return ParetoASHA(cost_key=settings.goal.cost_key, max_t=settings.epochs,
+                          grace_period=settings.grace_period,
+                          reduction_factor=settings.reduction_factor)
     return ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
                          grace_period=settings.grace_period,
                          reduction_factor=settings.reduction_factor)
@@ -153,7 +162,8 @@ def make_run_config(settings: SearchSettings, storage_path: str,
     """Where and how to run: storage, the best and latest checkpoint of each trial, retries,
     the failure and epoch budgets, quiet output."""
     budget = FailureBudget(settings.max_failed_trials)
-    stop = tune.stopper.CombinedStopper(budget, EpochBudget(settings.epoch_budget))
+    stop = tune.stopper.CombinedStopper(budget, EpochBudget(settings.epoch_budget),
+                                        CostLimit(settings.goal.limits))
     return tune.RunConfig(
         name=settings.name,
         storage_path=storage_path,

@@ -22,6 +22,8 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
         scheduler = {"type": "ASHAScheduler", "time_attr": "training_iteration",
                      "max_t": settings.epochs, "grace_period": settings.grace_period,
                      "reduction_factor": settings.reduction_factor}
+        if settings.goal.cost_key:
+            scheduler["rungs_rank_by"] = f"fronts of ({METRIC}, {settings.goal.cost_key})"
     return {
         "name": settings.name,
         "experiment": experiment,
