@@ -45,6 +45,9 @@ class Fixed:
     def upper(self) -> Any:
         return self.value
 
+    def lower(self) -> Any:
+        return self.value
+
     def to_optuna(self) -> Any:
         import optuna.distributions as d
 
@@ -77,6 +80,9 @@ class IntRange:
 
     def upper(self) -> int:
         return self.high
+
+    def lower(self) -> int:
+        return self.low
 
     def to_optuna(self) -> Any:
         import optuna.distributions as d
@@ -117,6 +123,9 @@ class FloatRange:
     def upper(self) -> float:
         return self.high
 
+    def lower(self) -> float:
+        return self.low
+
     def to_optuna(self) -> Any:
         import optuna.distributions as d
 
@@ -141,6 +150,9 @@ class Choice:
 
     def upper(self) -> Any:
         return max(self.choices)
+
+    def lower(self) -> Any:
+        return min(self.choices)
 
     def to_optuna(self) -> Any:
         import optuna.distributions as d

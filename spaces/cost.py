@@ -1,0 +1,88 @@
+"""What a configuration's network costs, from the configuration alone: its parameter count
+(what Keras' ``count_params`` gives for ``build_model``) and its multiply-adds per image.
+No TensorFlow, so the driver can start a Pareto search at the cheap end of its space."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mnist_hpo.spaces.catalog import default_value, is_active
+from mnist_hpo.spaces.config import resolve_config
+from mnist_hpo.spaces.space import Space
+
+#: The parameters that shape the network (the rest shape its training).
+STRUCTURE = ("conv_blocks", "convs_per_block", "filters", "kernel_size", "batch_norm",
+             "dense_units")
+
+
+def _layers(config: Mapping[str, Any]) -> tuple[list[tuple[int, int, int, int]], int]:
+    """Each convolution as (map side, kernel, filters in, filters out), and the flattened
+    size: "same" convolutions, then a 2×2 "valid" max-pooling per block (28, 14, 7, 3)."""
+    c = resolve_config(config)
+    convs, side, channels = [], 28, 1
+    for b in range(1, c["conv_blocks"] + 1):
+        for _ in range(c["convs_per_block"]):
+            convs.append((side, c[f"kernel_size_{b}"], channels, c[f"filters_{b}"]))
+            channels = c[f"filters_{b}"]
+        side //= 2
+    return convs, side * side * channels
+
+
+def parameters(config: Mapping[str, Any]) -> int:
+    """Weights of the network, batch-norm statistics included (as ``count_params``): with
+    batch norm a layer drops its bias and gains 4 numbers per channel."""
+    c = resolve_config(config)
+    per_channel = 4 if c["batch_norm"] else 1
+    convs, flat = _layers(c)
+    total = sum(k * k * cin * cout + per_channel * cout for _, k, cin, cout in convs)
+    dense = int(c["dense_units"])
+    return int(total) + flat * dense + per_channel * dense + dense * 10 + 10
+
+
+def multiply_adds(config: Mapping[str, Any]) -> int:
+    """Multiply-adds of one image's forward pass (convolutions and dense layers)."""
+    c = resolve_config(config)
+    convs, flat = _layers(c)
+    dense = int(c["dense_units"])
+    return sum(side * side * k * k * cin * cout for side, k, cin, cout in convs) + \
+        flat * dense + dense * 10
+
+
+COSTS: dict[str, Callable[[Mapping[str, Any]], int]] = {
+    "params": parameters, "latency": multiply_adds}
+
+
+def cheapest(space: Space, cost: str) -> dict[str, Any]:
+    """The space's cheapest network by ``cost`` (``params``; ``latency`` by multiply-adds),
+    trained like the seed network: every shape parameter at its smallest value (one depth
+    after another: deeper can be cheaper, since each block halves what reaches the dense
+    layer), every other parameter at the seed's value when the space allows it."""
+    measure = COSTS[cost]
+    candidates = []
+    for depth in _values(space.domains["conv_blocks"]):
+        config: dict[str, Any] = {}
+        for key, spec, block in space.keys():  # noqa: SIM118 (triples, not a dict)
+            if not is_active(spec, block, config):
+                continue
+            domain = space.domains[key]
+            seed = default_value(spec, block)
+            if key == "conv_blocks":
+                config[key] = depth
+            elif spec.name in STRUCTURE:
+                config[key] = domain.lower()
+            elif domain.contains(seed):
+                config[key] = seed
+            else:
+                config[key] = domain.lower()
+        candidates.append(config)
+    return min(candidates, key=lambda c: (measure(c), c["conv_blocks"]))
+
+
+def _values(domain: Any) -> list[Any]:
+    """Every value of a depth domain (a choice, a fixed value or an integer range)."""
+    if hasattr(domain, "choices"):
+        return list(domain.choices)
+    if hasattr(domain, "value"):
+        return [domain.value]
+    return list(range(domain.low, domain.high + 1, getattr(domain, "step", 1) or 1))
