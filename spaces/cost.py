@@ -4,6 +4,7 @@ No TensorFlow, so the driver can start a Pareto search at the cheap end of its s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -57,7 +58,7 @@ def cheapest(space: Space, cost: str) -> dict[str, Any]:
     """The space's cheapest network by ``cost`` (``params``; ``latency`` by multiply-adds),
     trained like the seed network: every shape parameter at its smallest value (one depth
     after another: deeper can be cheaper, since each block halves what reaches the dense
-    layer), every other parameter at the seed's value when the space allows it."""
+    layer), every other parameter at the seed's value, or the space's nearest to it."""
     measure = COSTS[cost]
     candidates = []
     for depth in _values(space.domains["conv_blocks"]):
@@ -71,12 +72,30 @@ def cheapest(space: Space, cost: str) -> dict[str, Any]:
                 config[key] = depth
             elif spec.name in STRUCTURE:
                 config[key] = domain.lower()
-            elif domain.contains(seed):
-                config[key] = seed
             else:
-                config[key] = domain.lower()
+                config[key] = _nearest(domain, seed)
         candidates.append(config)
     return min(candidates, key=lambda c: (measure(c), c["conv_blocks"]))
+
+
+def _nearest(domain: Any, seed: Any) -> Any:
+    """The seed's value if ``domain`` holds it, else the closest it holds (on a log scale
+    for positive numbers), else its first choice."""
+    if domain.contains(seed):
+        return seed
+    if hasattr(domain, "value"):
+        return domain.value
+    if hasattr(domain, "choices"):
+        numbers = [c for c in domain.choices if isinstance(c, int | float)
+                   and not isinstance(c, bool)]
+        if not numbers or isinstance(seed, bool) or not isinstance(seed, int | float):
+            return domain.choices[0]
+        return min(numbers, key=lambda c: _distance(c, seed))
+    return min(max(seed, domain.low), domain.high)
+
+
+def _distance(a: float, b: float) -> float:
+    return abs(math.log(a / b)) if a > 0 and b > 0 else abs(a - b)
 
 
 def _values(domain: Any) -> list[Any]:
