@@ -118,10 +118,12 @@ def load_done(path: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     saved = json.loads(path.read_text())
-    same = all(saved["args"].get(k) == getattr(args, k) for k in ("space", *SCALE)
-               if k != "seeds")
+    # The space by its definition, not its name: a preset edited since draws other networks.
+    same = all(saved["args"].get(k) == getattr(args, k)
+               for k in ("space", "space_definition", *SCALE) if k != "seeds")
     if not same:
-        print(f"{path}: written at another scale; starting afresh", flush=True)
+        print(f"{path}: written at another scale or for another space; starting afresh",
+              flush=True)
         return []
     return [r for r in saved["runs"] if r["system"] in args.systems]
 
@@ -150,6 +152,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes: new models
     space = load_space(args.space)
+    args.space_definition = space.to_yaml_dict()
     mnist = load_mnist(args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

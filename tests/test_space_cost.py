@@ -35,21 +35,22 @@ def test_the_cheapest_network_of_default_beats_every_random_draw() -> None:
     assert all(parameters(c) >= parameters(cheap) for c in draws)
     fast = cheapest(space, "latency")
     assert all(multiply_adds(c) >= multiply_adds(fast) for c in draws)
-    # Trained like the seed network: only the network's shape differs.
+    # Trained like the seed network but without its dropout: only those differ.
     seed = resolve_config({})
+    assert cheap["conv_dropout"] == cheap["dense_dropout"] == 0.0
     assert {k for k in cheap if cheap[k] != seed.get(k)} <= {
         "conv_blocks", "convs_per_block", "filters_1", "filters_2", "filters_3",
-        "kernel_size_1", "kernel_size_2", "kernel_size_3", "dense_units"}
+        "kernel_size_1", "kernel_size_2", "kernel_size_3", "dense_units", "conv_dropout",
+        "dense_dropout"}
 
 
 def test_outside_the_seeds_values_it_takes_the_nearest() -> None:
     space = space_from_dict({"name": "n", "description": "d", "epochs": 1, "params": {
         "dense_units": {"choices": [16, 64]}, "learning_rate": {"choices": [0.004, 1.0e-6]},
-        "optimizer": {"choices": ["sgd", "rmsprop"]}, "dense_dropout": {"low": 0.6,
-                                                                        "high": 0.7}}})
+        "optimizer": {"choices": ["sgd", "rmsprop"]}, "rotation": {"low": 12, "high": 20}}})
     cheap = cheapest(space, "params")
     assert (cheap["dense_units"], cheap["learning_rate"], cheap["optimizer"],
-            cheap["dense_dropout"]) == (16, 0.004, "sgd", 0.6)
+            cheap["rotation"]) == (16, 0.004, "sgd", 12)
 
 
 def test_a_pareto_search_starts_at_both_ends() -> None:
