@@ -96,14 +96,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--objective", default="accuracy", metavar="accuracy[,params|,latency]",
                    help="accuracy (default), or accuracy and a cost together: a Pareto "
                         "search maximising val_accuracy and minimising the parameter count "
-                        "(params) or the time per image at batch 1 (latency); ASHA still "
-                        "stops trials on val_accuracy")
+                        "(params) or the time per image at batch 1 (latency), starting "
+                        "from the seed network and the space's cheapest; ASHA ranks each "
+                        "rung by (val_accuracy, cost) fronts")
     p.add_argument("--max-params", type=positive_int, metavar="N",
                    help="single-objective search: trials above N parameters count as "
-                        "infeasible for TPE (Optuna constraints)")
+                        "infeasible for TPE (Optuna constraints) and stop after epoch 1")
     p.add_argument("--max-latency-ms", type=positive_float, metavar="MS",
                    help="single-objective search: trials slower than MS per image at "
-                        "batch 1 count as infeasible for TPE")
+                        "batch 1 count as infeasible for TPE and stop after epoch 1")
     p.add_argument("--no-reuse-workers", dest="reuse_workers", action="store_false",
                    help="start a fresh process per trial (default: reuse them)")
     add_data_options(p)

@@ -3,8 +3,8 @@ together (a Pareto search), or val_accuracy under a cost limit.
 
 The costs are those every trial records after its first epoch (``search.training.cost``):
 ``params`` (parameter count) and ``latency`` (milliseconds per image at batch 1, on the
-worker that trained it). ASHA keeps stopping trials on val_accuracy either way: its
-schedulers take one metric, and a trial's cost is known after its first epoch anyway.
+worker that trained it). A Pareto search's ASHA ranks each rung by (val_accuracy, cost)
+fronts (``pareto_asha``); a trial's cost is known from its first report on.
 """
 
 from __future__ import annotations
