@@ -171,6 +171,22 @@ def kept_by_first_rung(runs: list[dict[str, Any]], epochs: int) -> dict[str, Any
     return out
 
 
+def reusable(saved: dict[str, Any], settings: dict[str, Any],
+             configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The saved runs a rerun keeps. The configurations are drawn in order, so the runs of a
+    longer or shorter run at the same scale are a prefix of this one's: kept while they
+    trained the very configuration drawn now (a space edited since draws others: those are
+    run again)."""
+    same = {k: v for k, v in saved.get("settings", {}).items() if k != "configs"} == \
+        {k: v for k, v in settings.items() if k != "configs"}
+    runs: list[dict[str, Any]] = []
+    for run, config in zip(saved.get("runs", []) if same else [], configs, strict=False):
+        if run["config"] != config:
+            break
+        runs.append(run)
+    return runs
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     quiet_tensorflow()
@@ -185,20 +201,11 @@ def main(argv: list[str] | None = None) -> None:
     path = out / "early_ranks.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
     settings = {k: getattr(args, k) for k in ("space", "seed", *FULL)}
-    same = {k: v for k, v in saved.get("settings", {}).items() if k != "configs"} == \
-        {k: v for k, v in settings.items() if k != "configs"}
     split = split_mnist(load_mnist(args.data), validation=args.validation, subset=args.subset,
                         seed=args.seed)
     configs = [resolve_config(c) for c in
                sample_configs(load_space(args.space), args.configs, seed=args.seed)]
-    # The configurations are drawn in order, so the runs of a longer or shorter run at the
-    # same scale are a prefix of this one's: kept while they trained the very configuration
-    # drawn now (a space edited since draws others: those are run again).
-    runs: list[dict[str, Any]] = []
-    for run, config in zip(saved.get("runs", []) if same else [], configs, strict=False):
-        if run["config"] != config:
-            break
-        runs.append(run)
+    runs = reusable(saved, settings, configs)
     for i, config in enumerate(configs):
         if i < len(runs):
             continue  # finished in an earlier run

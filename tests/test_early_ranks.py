@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.early_ranks import spearman, summarize
+from benchmarks.early_ranks import reusable, spearman, summarize
 
 
 def test_spearman_on_known_values() -> None:
@@ -42,3 +42,15 @@ def test_summary_judges_early_scores_against_the_recalibrated_final() -> None:
     assert shift == {"configs": 3, "before": pytest.approx(4 / 3), "after": 0.0}
     # The final best (run 0) is outside the epoch-1 top half before, inside after.
     assert table["kept_by_first_rung"] == {"final_top": 1, "before": 0.0, "after": 1.0}
+
+
+def test_a_rerun_keeps_saved_runs_only_of_the_configurations_drawn_now() -> None:
+    settings = {"space": "default", "seed": 0, "configs": 3, "epochs": 9}
+    runs = [{"config": {"lr": lr}, "after": [0.9]} for lr in (1, 2, 3)]
+    saved = {"settings": settings, "runs": runs}
+    drawn = [{"lr": 1}, {"lr": 2}, {"lr": 3}, {"lr": 4}]
+    assert reusable(saved, settings | {"configs": 4}, drawn) == runs  # longer: all kept
+    assert reusable(saved, settings | {"configs": 2}, drawn[:2]) == runs[:2]
+    edited = [{"lr": 1}, {"lr": 5}, {"lr": 3}]  # the space changed: draw 2 differs
+    assert reusable(saved, settings, edited) == runs[:1]
+    assert reusable(saved, settings | {"epochs": 4}, drawn) == []  # another scale
