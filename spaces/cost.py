@@ -10,6 +10,7 @@ from typing import Any
 
 from mnist_hpo.spaces.catalog import default_value, is_active
 from mnist_hpo.spaces.config import resolve_config
+from mnist_hpo.spaces.domains import Choice, Domain, Fixed, IntRange
 from mnist_hpo.spaces.space import Space
 
 #: The parameters that shape the network (the rest shape its training).
@@ -85,14 +86,14 @@ def cheapest(space: Space, cost: str) -> dict[str, Any]:
     return min(candidates, key=lambda c: (measure(c), c["conv_blocks"]))
 
 
-def _nearest(domain: Any, seed: Any) -> Any:
+def _nearest(domain: Domain, seed: Any) -> Any:
     """The seed's value if ``domain`` holds it, else the closest it holds (on a log scale
     for positive numbers), else its first choice."""
     if domain.contains(seed):
         return seed
-    if hasattr(domain, "value"):
+    if isinstance(domain, Fixed):
         return domain.value
-    if hasattr(domain, "choices"):
+    if isinstance(domain, Choice):
         numbers = [c for c in domain.choices if isinstance(c, int | float)
                    and not isinstance(c, bool)]
         if not numbers or isinstance(seed, bool) or not isinstance(seed, int | float):
@@ -105,10 +106,12 @@ def _distance(a: float, b: float) -> float:
     return abs(math.log(a / b)) if a > 0 and b > 0 else abs(a - b)
 
 
-def _values(domain: Any) -> list[Any]:
+def _values(domain: Domain) -> list[Any]:
     """Every value of a depth domain (a choice, a fixed value or an integer range)."""
-    if hasattr(domain, "choices"):
+    if isinstance(domain, Choice):
         return list(domain.choices)
-    if hasattr(domain, "value"):
+    if isinstance(domain, Fixed):
         return [domain.value]
-    return list(range(domain.low, domain.high + 1, getattr(domain, "step", 1) or 1))
+    if isinstance(domain, IntRange):
+        return list(range(domain.low, domain.high + 1, domain.step))
+    raise TypeError(f"conv_blocks: an integer domain, not {domain!r}")

@@ -62,14 +62,18 @@ def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group
             base = optuna.samplers.TPESampler(seed=settings.seed, **TPE_OPTIONS)
-    if not settings.warm_start or settings.goal.multi:
-        # A Pareto search keeps the seed trial but not the prior: the prior says where
-        # accuracy is, and would spend the start of the search next to the seed's 887,530
-        # parameters, at one end of the front.
+    if not uses_prior(settings):
         return base
     # Its own stream (seed + 1): whether a trial comes from the prior is not tied to the
     # base sampler's draws.
     return PriorSampler(base, resolve_config({}), seed=settings.seed + 1, **PRIOR_OPTIONS)
+
+
+def uses_prior(settings: SearchSettings) -> bool:
+    """Whether TPE draws near the seed network early on. Not in a Pareto search: the prior
+    says where accuracy is, and would spend the start of the search next to the seed's
+    887,530 parameters, at one end of the front."""
+    return settings.warm_start and not settings.goal.multi
 
 
 def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
@@ -83,7 +87,7 @@ def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
         return described | {"options": "Optuna's defaults"}
     if settings.sampler == "tpe":
         described |= TPE_OPTIONS
-    if settings.warm_start and not settings.goal.multi:
+    if uses_prior(settings):
         described["prior"] = {"center": "seed network", **PRIOR_OPTIONS}
     if settings.goal.limits and settings.sampler == "tpe":
         described["constraints"] = settings.goal.limits
