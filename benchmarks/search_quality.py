@@ -125,7 +125,9 @@ def load_done(path: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
         print(f"{path}: written at another scale or for another space; starting afresh",
               flush=True)
         return []
-    return [r for r in saved["runs"] if r["system"] in args.systems]
+    # Every saved run, whatever --systems says now: a rerun for a few systems must not
+    # drop the others' runs from the file.
+    return list(saved["runs"])
 
 
 def main() -> None:
@@ -158,6 +160,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     runs = load_done(out / "search_quality.json", args)
     done = {(r["system"], r["seed"]) for r in runs}
+    todo = args.systems
+    # The file and its table cover what is saved as well as what runs now.
+    args.systems = [s for s in SYSTEMS if s in todo or any(r["system"] == s for r in runs)]
     if done:
         print(f"{len(done)} system × seed runs already done, skipped", flush=True)
     info = machine("keras-tuner")
@@ -167,7 +172,7 @@ def main() -> None:
             for seed in range(args.seeds):
                 split = split_mnist(mnist, validation=args.validation, subset=args.subset,
                                     seed=seed)
-                for system in args.systems:
+                for system in todo:
                     if (system, seed) in done:
                         continue
                     if system in RAY_VARIANTS and not ray_started:

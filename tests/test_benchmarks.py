@@ -55,6 +55,9 @@ def test_search_quality_quick(mnist_path: Path, tmp_path: Path) -> None:
     # a space whose definition changed since starts afresh.
     saved = argparse.Namespace(**result["args"])
     assert load_done(tmp_path / "search_quality.json", saved) == runs
+    # A rerun for one system keeps the others' saved runs (they are written back with it).
+    one = argparse.Namespace(**(vars(saved) | {"systems": ["mnist-hpo"]}))
+    assert load_done(tmp_path / "search_quality.json", one) == runs
     edited = saved.space_definition | {"epochs": saved.space_definition["epochs"] + 1}
     assert load_done(tmp_path / "search_quality.json",
                      argparse.Namespace(**(vars(saved) | {"space_definition": edited}))) == []
