@@ -165,6 +165,13 @@ def trainable(settings: SearchSettings, split: Split) -> Any:
         trial_resources(settings))
 
 
+class _NoUnreportedTrialWarning(logging.Filter):
+    """Drops Ray's warning about trials without a result file (see ``run_tuner``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to fetch metrics")
+
+
 def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
               manifest: dict[str, Any], experiment: Path | None, where: str) -> SearchOutcome:
     """Start Ray if needed, fit the tuner, conclude from the folder, update the manifest."""
@@ -176,9 +183,16 @@ def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
     if started_ray:
         start_ray(settings)
     start = time.monotonic()
+    # A trial started just before a budget ran out has no result file; Ray warns that it
+    # "failed to fetch metrics". The records below count that trial as stopped, so the
+    # warning only alarms (a failed trial is still reported, from its own error).
+    analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    unreported = _NoUnreportedTrialWarning()
+    analysis_log.addFilter(unreported)
     try:
         grid = make_tuner().fit()
     finally:
+        analysis_log.removeFilter(unreported)
         if started_ray:
             ray.shutdown()
     elapsed = time.monotonic() - start
