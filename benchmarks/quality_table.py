@@ -131,10 +131,11 @@ def plot(runs: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> Non
     seeds = len({r["seed"] for r in runs})
     ax.set_title(f"Search quality at equal budget ({seeds} seed(s): mean, band = min–max)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    # One column below the axes: the labels are long, and two columns ran off the figure.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
     fig.tight_layout()
     for ext in ("png", "svg"):
-        fig.savefig(out / f"search_quality.{ext}", dpi=120)
+        fig.savefig(out / f"search_quality.{ext}", dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

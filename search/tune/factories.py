@@ -10,10 +10,11 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from mnist_hpo.search.tune.asha import SeedKeepingASHA
 from mnist_hpo.search.tune.callbacks import CostLimit, EpochBudget, FailureBudget, trial_dirname
 from mnist_hpo.search.tune.pareto_asha import ParetoASHA
 from mnist_hpo.search.tune.prior import PRIOR_OPTIONS, PriorSampler
@@ -144,9 +145,11 @@ def make_scheduler(settings: SearchSettings) -> TrialScheduler:
         return ParetoASHA(cost_key=settings.goal.cost_key, max_t=settings.epochs,
                           grace_period=settings.grace_period,
                           reduction_factor=settings.reduction_factor)
-    return ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
-                         grace_period=settings.grace_period,
-                         reduction_factor=settings.reduction_factor)
+    # The seed network runs every epoch: ASHA's first rung would stop it for its slow
+    # start (search/tune/asha.py).
+    return SeedKeepingASHA(kept=warm_start_points(settings), time_attr="training_iteration",
+                           max_t=settings.epochs, grace_period=settings.grace_period,
+                           reduction_factor=settings.reduction_factor)
 
 
 def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
