@@ -3,7 +3,8 @@
 The systems search the same space on the same data split (one split per seed, shared by
 all) with the same budget in trial-epochs (every epoch of every trial counts):
 
-  mnist-hpo        the default: the seed network first, then trials drawn near it (the
+  mnist-hpo        the default: the seed network first (ASHA keeps it to its last
+                   epoch), then trials drawn near it (the
                    prior, trusted less as trials finish) or by TPE; ASHA; early-stopped
                    trials told to Optuna as pruned
   mnist-hpo-cold   --no-warm-start: no seed trial, no prior; TPE + ASHA, told honestly
