@@ -6,9 +6,9 @@ its first epoch and well after it: in the search-quality benchmark's seed 3 (10,
 images) it scored 0.967 after one epoch, the next trial scored more, and ASHA stopped the
 seed network there; trained alone it ends at 0.9886. In 3 of that benchmark's 5 seeds the
 search's best validation accuracy ended below the seed network trained alone, the bar a
-search exists to clear. Keeping the seed trial
-costs at most ``max_t - grace_period`` trial-epochs, once per search. Its results still go
-into the rungs, so it goes on judging every other trial.
+search exists to clear. Keeping the seed trial costs at most ``max_t - grace_period``
+trial-epochs, once per search. Its results still go into the rungs, so it goes on judging
+every other trial.
 """
 
 from __future__ import annotations
@@ -39,4 +39,4 @@ class SeedKeepingASHA(ASHAScheduler):
                 and result.get(self._time_attr, 0) < self._max_t):
             self._num_stopped -= 1
             return TrialScheduler.CONTINUE
-        return str(action)
+        return action
