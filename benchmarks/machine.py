@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,3 +30,16 @@ def machine(*extra_packages: str) -> dict[str, Any]:
             found[pkg] = "not installed"
     return {"cpus": os.cpu_count(), "cpu": model or "unknown", "platform": platform.platform(),
             **found}
+
+
+def code_version() -> str | None:
+    """The commit this checkout is at, ``-dirty`` with uncommitted changes (``None`` outside
+    git): a benchmark that runs across sessions records which code measured each case."""
+    here = Path(__file__).resolve().parent
+    try:
+        head, status = (subprocess.run(["git", *cmd], capture_output=True, text=True,
+                                       check=True, cwd=here).stdout.strip()
+                        for cmd in (["rev-parse", "HEAD"], ["status", "--porcelain"]))
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("-dirty" if status else "")

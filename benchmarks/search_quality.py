@@ -32,6 +32,7 @@ rerun with the same scale skips it, so the full run can be spread over several s
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.machine import machine
+from benchmarks.machine import code_version, machine
 from benchmarks.quality_table import SYSTEMS, plot, summarize
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
@@ -167,6 +168,7 @@ def main() -> None:
     if done:
         print(f"{len(done)} system × seed runs already done, skipped", flush=True)
     info = machine("keras-tuner")
+    commit = code_version()  # runs saved across sessions may come from different code
     with tempfile.TemporaryDirectory(prefix="mnist-hpo-quality-") as tmp:
         ray_started = False
         try:
@@ -194,12 +196,15 @@ def main() -> None:
                                                budget=args.budget, seed=seed)
                     else:
                         ledger = run_seed_network(split, epochs=args.epochs, seed=seed)
-                    run = {"system": system, "seed": seed, **ledger.summary()}
+                    run = {"system": system, "seed": seed, **ledger.summary(),
+                           "commit": commit}
                     # The winner, retrained once from scratch, on the test set.
                     model = train(run["best_config"], split, epochs=args.epochs,
                                   seed=seed).model
                     run["test_accuracy"] = evaluate(model, split.x_test[:args.test],
                                                     split.y_test[:args.test])["accuracy"]
+                    run["finished"] = datetime.datetime.now(datetime.UTC).isoformat(
+                        timespec="seconds")
                     runs.append(run)
                     print(f"seed {seed} {system:<16} best val {run['best_val_accuracy']:.4f} "
                           f"test {run['test_accuracy']:.4f} trials {run['trials']:>3} "

@@ -30,6 +30,8 @@ def run_benchmark(script: str, mnist_path: Path, out: Path) -> str:
 
 
 def test_search_quality_quick(mnist_path: Path, tmp_path: Path) -> None:
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
     out = run_benchmark("search_quality.py", mnist_path, tmp_path)
     result = json.loads((tmp_path / "search_quality.json").read_text())
     runs = result["runs"]
@@ -42,6 +44,8 @@ def test_search_quality_quick(mnist_path: Path, tmp_path: Path) -> None:
         assert run["best_val_accuracy"] == max(run["curve"]) > 0.1  # better than chance
         assert run["best_config"]["batch_size"] > 0 and run["trials"] >= 1
         assert 0.1 < run["test_accuracy"] <= 1.0
+        # Which code measured it (the full run spans sessions): this checkout's commit.
+        assert run["commit"].removesuffix("-dirty") == head, run["commit"]
     assert set(result["summary"]) == SYSTEMS
     png = (tmp_path / "search_quality.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
