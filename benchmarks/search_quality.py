@@ -48,6 +48,7 @@ from benchmarks.quality_table import SYSTEMS, plot, summarize
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 if TYPE_CHECKING:
+    from mnist_hpo.search.training.data import Split
     from mnist_hpo.spaces import Space
 
 RAY_VARIANTS: dict[str, dict[str, Any]] = {
@@ -113,6 +114,37 @@ def run_ray_system(system: str, space: Space, args: argparse.Namespace, seed: in
 
 
 SCALE = tuple(FULL)  # the arguments a saved run must share to be reused
+#: How a run's test accuracy is measured: its winner retrained once with deterministic ops,
+#: so the same configuration on the same split and seed is the same model. Without them two
+#: retrains of the seed network on seed 1's split tested 98.71 % and 99.10 %: a search that
+#: picked the seed network "beat" it by 0.39 points.
+RETRAIN = "deterministic"
+
+
+class WinnerTest:
+    """Test accuracy of a configuration retrained once from scratch, measured once per
+    (seed, configuration): a search whose winner is the seed network ties with it exactly.
+    Starts from the saved runs' deterministic measurements."""
+
+    def __init__(self, args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
+        self.args = args
+        self.known: dict[tuple[int, str], float] = {
+            (r["seed"], _key(r["best_config"])): r["test_accuracy"]
+            for r in runs if r.get("retrain") == RETRAIN}
+
+    def __call__(self, config: dict[str, Any], split: Split, seed: int) -> float:
+        from mnist_hpo.search.training.fit import evaluate, train
+
+        key = (seed, _key(config))
+        if key not in self.known:
+            model = train(config, split, epochs=self.args.epochs, seed=seed).model
+            self.known[key] = float(evaluate(model, split.x_test[:self.args.test],
+                                             split.y_test[:self.args.test])["accuracy"])
+        return self.known[key]
+
+
+def _key(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True)
 
 
 def load_done(path: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -141,6 +173,9 @@ def main() -> None:
         return
     quiet_tensorflow()
     set_threads(os.cpu_count())  # in-process peers and retraining use every core
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()  # see RETRAIN
 
     import optuna
     import ray
@@ -148,7 +183,6 @@ def main() -> None:
     from benchmarks.peers import run_keras_tuner, run_one_epoch, run_optuna, run_seed_network
     from mnist_hpo.search.cli.search import loopback_if_local
     from mnist_hpo.search.training.data import load_mnist, split_mnist
-    from mnist_hpo.search.training.fit import evaluate, train
     from mnist_hpo.search.tune.driver import start_ray
     from mnist_hpo.search.tune.settings import SearchSettings
     from mnist_hpo.spaces import load_space
@@ -168,6 +202,7 @@ def main() -> None:
     if done:
         print(f"{len(done)} system × seed runs already done, skipped", flush=True)
     info = machine("keras-tuner")
+    winner_test = WinnerTest(args, runs)
     commit = code_version()  # runs saved across sessions may come from different code
     with tempfile.TemporaryDirectory(prefix="mnist-hpo-quality-") as tmp:
         ray_started = False
@@ -175,6 +210,15 @@ def main() -> None:
             for seed in range(args.seeds):
                 split = split_mnist(mnist, validation=args.validation, subset=args.subset,
                                     seed=seed)
+                for run in runs:  # saved before RETRAIN: the search stands, the test is redone
+                    if run["seed"] == seed and run.get("retrain") != RETRAIN:
+                        run["test_accuracy_nondeterministic"] = run["test_accuracy"]
+                        run["test_accuracy"] = winner_test(run["best_config"], split, seed)
+                        run["retrain"] = RETRAIN
+                        print(f"seed {seed} {run['system']:<16} retested: test "
+                              f"{run['test_accuracy']:.4f} (was "
+                              f"{run['test_accuracy_nondeterministic']:.4f})", flush=True)
+                        save(runs, args, info, out)
                 for system in todo:
                     if (system, seed) in done:
                         continue
@@ -199,10 +243,8 @@ def main() -> None:
                     run = {"system": system, "seed": seed, **ledger.summary(),
                            "commit": commit}
                     # The winner, retrained once from scratch, on the test set.
-                    model = train(run["best_config"], split, epochs=args.epochs,
-                                  seed=seed).model
-                    run["test_accuracy"] = evaluate(model, split.x_test[:args.test],
-                                                    split.y_test[:args.test])["accuracy"]
+                    run["test_accuracy"] = winner_test(run["best_config"], split, seed)
+                    run["retrain"] = RETRAIN
                     run["finished"] = datetime.datetime.now(datetime.UTC).isoformat(
                         timespec="seconds")
                     runs.append(run)

@@ -62,6 +62,25 @@ def test_search_quality_quick(mnist_path: Path, tmp_path: Path) -> None:
     # A rerun for one system keeps the others' saved runs (they are written back with it).
     one = argparse.Namespace(**(vars(saved) | {"systems": ["mnist-hpo"]}))
     assert load_done(tmp_path / "search_quality.json", one) == runs
+    # Test accuracy is measured with deterministic ops, once per (seed, configuration): a run
+    # saved before that is retested on a rerun, and the retrain reproduces the measurement.
+    assert all(r["retrain"] == "deterministic" for r in runs)
+    path = tmp_path / "search_quality.json"
+    keys = [json.dumps(r["best_config"], sort_keys=True) for r in runs]
+    for i, key in enumerate(keys):  # a search that picked the seed network ties with it
+        assert all(r["test_accuracy"] == runs[i]["test_accuracy"]
+                   for j, r in enumerate(runs) if keys[j] == key)
+    unique = next(i for i, key in enumerate(keys) if keys.count(key) == 1)  # really retrained
+    older = json.loads(path.read_text())
+    del older["runs"][unique]["retrain"]
+    older["runs"][unique]["test_accuracy"] = 0.5
+    path.write_text(json.dumps(older))
+    out = run_benchmark("search_quality.py", mnist_path, tmp_path)
+    assert "retested: test" in out
+    again = json.loads(path.read_text())["runs"][unique]
+    assert again["test_accuracy"] == runs[unique]["test_accuracy"]  # the same model again
+    assert again["test_accuracy_nondeterministic"] == 0.5 and again["retrain"] == "deterministic"
+
     edited = saved.space_definition | {"epochs": saved.space_definition["epochs"] + 1}
     assert load_done(tmp_path / "search_quality.json",
                      argparse.Namespace(**(vars(saved) | {"space_definition": edited}))) == []
