@@ -18,9 +18,10 @@ all) with the same budget in trial-epochs (every epoch of every trial counts):
 
 Every system trains the same networks the same way (see ``benchmarks/peers.py``). For
 each run the script records the best validation accuracy against trial-epochs spent, then
-retrains the winning configuration once from scratch (same split, seed and epochs) and
-evaluates it on the MNIST test set. It prints a table, writes ``search_quality.json`` and
-the figure ``search_quality.png``/``.svg`` to ``--out``.
+retrains the winning configuration once from scratch (same split, seed and epochs;
+deterministic ops, once per seed and configuration) and evaluates it on the MNIST test
+set. It prints a table, writes ``search_quality.json`` and the figure
+``search_quality.png``/``.svg`` to ``--out``.
 
 Resumable: each finished system × seed is written to ``search_quality.json`` at once, and a
 rerun with the same scale skips it, so the full run can be spread over several sessions.
