@@ -115,21 +115,23 @@ def plot(runs: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> Non
         if system == "seed-network":  # the bar: its final best, across the whole budget
             bar = statistics.mean(c[-1] for c in curves)
             ax.axhline(bar, color="black", linestyle="--", linewidth=1.2,
-                       label=f"{system}: {SYSTEMS[system]} (final best, mean)")
+                       label=f"{system} ({_seeds(len(curves))}): {SYSTEMS[system]} "
+                             "(final best, mean)")
             continue
         x = range(1, min(map(len, curves)) + 1)
         mean = mean_curve(curves)
         low = [min(c[i - 1] for c in curves) for i in x]
         high = [max(c[i - 1] for c in curves) for i in x]
-        line = ax.plot(x, mean, label=f"{system}: {SYSTEMS[system]}",
+        line = ax.plot(x, mean, label=f"{system} ({_seeds(len(curves))}): {SYSTEMS[system]}",
                        linewidth=2.5 if system == "mnist-hpo" else 1.5)[0]
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.06)
     finals = [best_so_far(r["curve"])[-1] for r in runs]
     ax.set_ylim(min(finals) - 0.03, max(finals) + 0.005)
     ax.set_xlabel("trial-epochs spent (all trials together)")
     ax.set_ylabel("best validation accuracy so far")
-    seeds = len({r["seed"] for r in runs})
-    ax.set_title(f"Search quality at equal budget ({seeds} seed(s): mean, band = min–max)")
+    # Systems may have different numbers of seeds while the benchmark is running: each
+    # label says how many its mean is over.
+    ax.set_title("Search quality at equal budget (mean over seeds, band = min–max)")
     ax.grid(alpha=0.3)
     # One column below the axes: the labels are long, and two columns ran off the figure.
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
@@ -141,3 +143,7 @@ def plot(runs: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> Non
 
 def _sd(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
