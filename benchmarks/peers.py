@@ -32,7 +32,7 @@ class Ledger:
 
     budget: int
     curve: list[float] = field(default_factory=list)  # val_accuracy of each epoch
-    trials: set[str] = field(default_factory=set)
+    trials: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → config, curve
     seen: set[tuple[str, int]] = field(default_factory=set)
     best: tuple[float, dict[str, Any]] = (-1.0, {})
     started: float = field(default_factory=time.perf_counter)
@@ -51,14 +51,18 @@ class Ledger:
                 return
             self.seen.add((trial, epoch))
         self.curve.append(val_accuracy)
-        self.trials.add(trial)
+        self.trials.setdefault(trial, {"config": dict(config), "val_accuracy": []})[
+            "val_accuracy"].append(val_accuracy)
         if val_accuracy > self.best[0]:
             self.best = (val_accuracy, dict(config))
 
     def summary(self) -> dict[str, Any]:
         return {"curve": self.curve, "trials": len(self.trials),
                 "best_val_accuracy": self.best[0], "best_config": self.best[1],
-                "wall_s": time.perf_counter() - self.started}
+                "wall_s": time.perf_counter() - self.started,
+                # Each trial's configuration and epochs, in the order trials started: what
+                # the search spent its budget on (which trials ran long, which stopped).
+                "trial_curves": list(self.trials.values())}
 
 
 class LedgerCallback(keras.callbacks.Callback):  # type: ignore[misc]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 SYSTEMS = {
-    "mnist-hpo": "seed first, prior + TPE, ASHA, honest early stopping (default)",
+    "mnist-hpo": "seed, its twin, prior + TPE, ASHA, honest stopping (default)",
     "mnist-hpo-cold": "mnist-hpo --no-warm-start: TPE + ASHA, no seed, no prior",
     "seed-network": "the tutorial's network alone, every epoch",
     "ray-optuna-asha": "Ray's stock OptunaSearch (Optuna's default TPE) + ASHA",

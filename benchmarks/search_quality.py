@@ -4,9 +4,9 @@ The systems search the same space on the same data split (one split per seed, sh
 all) with the same budget in trial-epochs (every epoch of every trial counts):
 
   mnist-hpo        the default: the seed network first (ASHA keeps it to its last
-                   epoch), then trials drawn near it (the
-                   prior, trusted less as trials finish) or by TPE; ASHA; early-stopped
-                   trials told to Optuna as pruned
+                   epoch) and its modern twin (batch norm, cosine decay), then trials
+                   drawn near it (the prior, trusted less as trials finish) or by TPE;
+                   ASHA; early-stopped trials told to Optuna as pruned
   mnist-hpo-cold   --no-warm-start: no seed trial, no prior; TPE + ASHA, told honestly
   seed-network     the tutorial's network alone, trained every epoch: the bar to clear
                    (its budget is its own epochs)

@@ -42,7 +42,7 @@ def decisions(scheduler: Any, results: list[tuple[Any, int, float]]) -> list[str
 
 
 def test_the_seed_network_runs_every_epoch_where_rays_asha_stops_it() -> None:
-    (seed_config,) = warm_start_points(settings())
+    seed_config, twin_config = warm_start_points(settings())
     seed = trial("seed", dict(seed_config))
     other = trial("other", dict(seed_config, learning_rate=0.003, batch_norm=True))
     third = trial("third", dict(seed_config, dense_units=64))
@@ -61,10 +61,13 @@ def test_the_seed_network_runs_every_epoch_where_rays_asha_stops_it() -> None:
     # ... and its results stay in the rungs: the third trial, below both, is stopped.
     assert ours[2] == STOP
     assert scheduler.is_kept(seed) and not scheduler.is_kept(other)
+    # The modern twin (batch norm, cosine decay), the second warm start, is judged like
+    # any other trial.
+    assert not scheduler.is_kept(trial("twin", dict(twin_config)))
 
 
 def test_without_the_warm_start_the_seed_configuration_is_judged_like_any_other() -> None:
-    (seed_config,) = warm_start_points(settings())
+    seed_config = warm_start_points(settings())[0]
     seed, other = trial("seed", dict(seed_config)), trial("other", dict(seed_config, zoom=0.0))
     scheduler = make_scheduler(settings(warm_start=False))  # --no-warm-start
     assert decisions(scheduler, [(other, 1, 0.975), (seed, 1, 0.967)]) == [CONTINUE, STOP]

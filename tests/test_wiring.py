@@ -25,7 +25,7 @@ from mnist_hpo.search.tune.factories import (
 from mnist_hpo.search.tune.prior import PriorSampler
 from mnist_hpo.search.tune.searcher import OptunaSearcher
 from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
-from mnist_hpo.spaces import load_space, resolve_config
+from mnist_hpo.spaces import load_space, resolve_config, space_from_dict
 
 
 def settings(**overrides: object) -> SearchSettings:
@@ -87,11 +87,16 @@ def test_fifo_and_random() -> None:
     assert isinstance(cold, optuna.samplers.RandomSampler)
 
 
-def test_seed_is_evaluated_first_only_when_inside_the_space() -> None:
-    (point,) = warm_start_points(settings())
+def test_seed_and_its_modern_twin_are_evaluated_first_only_when_inside_the_space() -> None:
+    point, twin = warm_start_points(settings())
     seed = resolve_config({})
     assert point == {k: v for k, v in seed.items() if k in load_space("default").searched}
     assert "momentum" not in point and point["filters_2"] == 64
+    assert twin == point | {"batch_norm": True, "lr_schedule": "cosine"}
+    # A space without batch norm (the tutorial's own) starts from the seed network alone.
+    no_bn = load_space("default").to_yaml_dict()
+    no_bn["params"]["batch_norm"] = {"choices": [False]}
+    assert warm_start_points(settings(space=space_from_dict(no_bn))) == [point]
     assert warm_start_points(settings(space=load_space("smoke"))) == []
     assert warm_start_points(settings(warm_start=False)) == []  # --no-warm-start
 

@@ -95,24 +95,38 @@ def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
     return described
 
 
-def warm_start_points(settings: SearchSettings) -> list[dict[str, Any]]:
-    """The seed configuration, if the space can produce it and ``settings.warm_start``:
-    evaluated first, so a search never ends below the tutorial's network.
+#: The warm start of a single-objective search, as changes to the seed network: the network
+#: itself, then its modern twin, the same network with batch normalization after each
+#: convolution and cosine learning-rate decay. A short search rarely draws that pair (a
+#: fifth of the prior's draws have batch norm, each with a dozen other changes), and it is
+#: what measured best at 10,000 images: on two splits outside the search-quality
+#: benchmark's seeds (10 and 11; 9 epochs) the seed network tested 98.93 and 99.14 %, with
+#: batch norm 99.16 and 99.22 %, with both changes 99.37 and 99.32 %.
+WARM_STARTS: tuple[dict[str, Any], ...] = ({}, {"batch_norm": True, "lr_schedule": "cosine"})
 
-    A Pareto search also starts at the other end of its front: the space's cheapest network
-    (``spaces.cost.cheapest``), trained like the seed. Random draws rarely go there (1 in
-    400 of ``default``'s are within 1/20 of the seed's parameters), and once it is on the
-    front, multi-objective TPE samples near it as near the seed.
+
+def warm_start_points(settings: SearchSettings) -> list[dict[str, Any]]:
+    """The configurations evaluated first, those of :data:`WARM_STARTS` the space can
+    produce (none unless ``settings.warm_start``): the seed network first, so a search never
+    ends below the tutorial's network, then its modern twin.
+
+    A Pareto search starts instead at both ends of its front: the seed network and the
+    space's cheapest network (``spaces.cost.cheapest``), trained like the seed. Random draws
+    rarely go there (1 in 400 of ``default``'s are within 1/20 of the seed's parameters),
+    and once it is on the front, multi-objective TPE samples near it as near the seed.
     """
-    seed = resolve_config({})
-    if not settings.warm_start or not settings.space.contains(seed):
+    if not settings.warm_start:
         return []
-    points = [seed]
+    seed = resolve_config({})
+    if not settings.space.contains(seed):
+        return []
     if settings.goal.cost:
-        cheap = cheapest(settings.space, settings.goal.cost)
-        if cheap != seed:
-            points.append(cheap)
-    return [{k: v for k, v in p.items() if k in settings.space.searched} for p in points]
+        points = [seed, cheapest(settings.space, settings.goal.cost)]
+    else:
+        points = [resolve_config(change) for change in WARM_STARTS]
+    unique = [p for i, p in enumerate(points) if p not in points[:i]]
+    return [{k: v for k, v in p.items() if k in settings.space.searched}
+            for p in unique if settings.space.contains(p)]
 
 
 def make_searcher(settings: SearchSettings, experiment_dir: Path | None,
@@ -146,8 +160,9 @@ def make_scheduler(settings: SearchSettings) -> TrialScheduler:
                           grace_period=settings.grace_period,
                           reduction_factor=settings.reduction_factor)
     # The seed network runs every epoch: ASHA's first rung would stop it for its slow
-    # start (search/tune/asha.py).
-    return SeedKeepingASHA(kept=warm_start_points(settings), time_attr="training_iteration",
+    # start (search/tune/asha.py). Its twin, quick to start, is judged like any other trial.
+    return SeedKeepingASHA(kept=warm_start_points(settings)[:1],
+                           time_attr="training_iteration",
                            max_t=settings.epochs, grace_period=settings.grace_period,
                            reduction_factor=settings.reduction_factor)
 
