@@ -91,8 +91,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-failed-trials", type=positive_int, metavar="N",
                    help="stop the search once N trials have failed (default: never)")
     p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
-                   help="do not evaluate the seed network first (default: do, when the "
-                        "space contains it)")
+                   help="no warm start and no prior: TPE alone (default: the seed network "
+                        "first and its modern twin, batch norm and cosine decay, second, "
+                        "when the space contains them; later trials drawn near the seed)")
     p.add_argument("--objective", default="accuracy", metavar="accuracy[,params|,latency]",
                    help="accuracy (default), or accuracy and a cost together: a Pareto "
                         "search maximising val_accuracy and minimising the parameter count "
