@@ -25,6 +25,9 @@ MANIFEST = "search.json"
 #: ``{"epoch": 3, "val_accuracy": 0.9881}`` (written by the trainable, read back here).
 CHECKPOINT_MODEL = "model.keras"
 CHECKPOINT_STATE = "state.json"
+#: In a trial's folder: Ray ended the trial without a last ``done`` row, as it does for a
+#: trial stopped while paused at a rung (``--scheduler asha-promotion``): it was stopped.
+STOPPED_MARK = "stopped"
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second")
 #: What a trial's model costs, measured on its worker after its first epoch: parameters,
 #: ``.keras`` bytes, milliseconds per image at batch 1 and 256 (medians).
@@ -65,6 +68,9 @@ class TrialRecord:
     path: Path = field(default=Path("."))
     #: :data:`COST_KEYS` → value; empty for trials recorded before costs were measured.
     cost: dict[str, float] = field(default_factory=dict)
+    #: Epochs after which the trial went on from a checkpoint in a new process (paused at
+    #: a rung, retried, or its search resumed): its random streams were reseeded there.
+    resumed_after: list[int] = field(default_factory=list)
 
     @property
     def ended(self) -> bool:
@@ -220,7 +226,8 @@ def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> T
         state, error = TrialState.COMPLETED, None
     elif errors:
         state, error = TrialState.ERRORED, _last_error(errors)
-    elif search_status.concluded or last.get("done") == "True":
+    elif search_status.concluded or last.get("done") == "True" or \
+            (folder / STOPPED_MARK).exists():
         state, error = TrialState.STOPPED, None
     elif search_status.resumable:
         state, error = TrialState.INTERRUPTED, None
@@ -237,6 +244,10 @@ def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> T
         checkpoints=_checkpoints(folder),
         path=folder,
         cost={k: _number(last[k]) for k in COST_KEYS if last.get(k) not in (None, "")},
+        # Ray counts iterations_since_restore from 1 again in the process that restored it.
+        resumed_after=sorted({int(_number(r["epoch"])) - 1 for r in rows
+                              if r.get("iterations_since_restore") == "1"
+                              and _number(r.get("epoch")) > 1}),
     )
 
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import CLI, REPO, run_cli
 
 from mnist_hpo.reports import ExperimentError, TrialState, leaderboard_rows, load_experiment, render
+from mnist_hpo.reports.records import STOPPED_MARK
 
 COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second",
            "epoch", "done", "training_iteration", "trial_id", "time_total_s", "node_ip"]
@@ -110,6 +111,28 @@ def test_running_search_and_half_written_rows(tmp_path: Path) -> None:
     progress.write_text(progress.read_text() + "0.4,0.5,")  # Ray is mid-write
     exp = load_experiment(root)
     assert exp.trials[1].state is TrialState.RUNNING and exp.trials[1].epochs_run == 1
+
+
+def test_a_trial_stopped_while_paused_is_stopped_in_a_running_search(tmp_path: Path) -> None:
+    # Promotion-type ASHA: Ray stops a paused trial without a `done` row; the mark says so
+    # before the search itself has ended (the driver concludes from these records).
+    root = write_experiment(tmp_path / "e", status="running")
+    assert load_experiment(root).trials[1].state is TrialState.RUNNING
+    (root / "trial_0002" / STOPPED_MARK).write_text("epoch 1\n")
+    assert load_experiment(root).trials[1].state is TrialState.STOPPED
+
+
+def test_epochs_after_which_a_trial_was_restored(tmp_path: Path) -> None:
+    folder = write_trial(tmp_path, 1, {"learning_rate": 0.001}, [0.9, 0.93, 0.95, 0.96])
+    rows = list(csv.reader(folder.joinpath("progress.csv").open()))
+    rows[0].append("iterations_since_restore")
+    for row, since in zip(rows[1:], (1, 1, 2, 1), strict=True):  # restored after 1 and 3
+        row.append(str(since))
+    with folder.joinpath("progress.csv").open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    (tmp_path / "search.json").write_text(json.dumps({
+        "name": "t", "status": "finished", "budget": {"trials": 1, "epochs": 4}}))
+    assert load_experiment(tmp_path).trials[0].resumed_after == [1, 3]
 
 
 def test_corrupt_trial_is_skipped_with_a_warning(tmp_path: Path,

@@ -57,4 +57,16 @@ def run(args: argparse.Namespace) -> int:
               f"{new['loss']:>13.4f}")
     print(f"Largest val_accuracy difference: {worst:.4f} "
           f"({worst * len(split.x_val):.0f} of {len(split.x_val):,} validation images)")
+    if trial.resumed_after:
+        # Fit reseeds a resumed trial by epoch: from there on the replay, trained in one
+        # go, draws other shuffles, augmentations and dropout masks than the trial did.
+        first = trial.resumed_after[0]
+        same = [abs(new["val_accuracy"] - old["val_accuracy"])
+                for old, new in zip(trial.epochs[:first], result.history, strict=False)]
+        after = trial.resumed_after
+        print(f"The trial went on from a checkpoint after epoch{'s' * (len(after) > 1)} "
+              f"{', '.join(map(str, after))} (paused at a rung, retried or "
+              f"resumed), with its random streams reseeded: the curves can match up to "
+              f"epoch {first} only, where the largest difference is "
+              f"{max(same, default=0.0):.4f}")
     return 0

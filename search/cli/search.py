@@ -16,7 +16,7 @@ from mnist_hpo.search.cli.args import (
     positive_float,
     positive_int,
 )
-from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
+from mnist_hpo.search.tune.settings import SCHEDULERS, SearchSettings, parse_duration
 
 if TYPE_CHECKING:
     from mnist_hpo.search.tune.driver import SearchOutcome
@@ -58,8 +58,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trials", type=positive_int, default=20, help="trials (default: 20)")
     p.add_argument("--epochs", type=positive_int,
                    help="maximum epochs per trial (default: the space's)")
-    p.add_argument("--scheduler", choices=("asha", "fifo"), default="asha",
-                   help="asha stops poor trials early; fifo runs each to the end")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
+                   help="asha stops poor trials early (Ray's ASHA); asha-promotion pauses "
+                        "each trial at a rung until it is in the top 1/F there (ASHA as "
+                        "published: no free passes for the first trials); fifo runs each "
+                        "to the end")
     p.add_argument("--grace-period", type=positive_int, default=1, metavar="EPOCHS",
                    help="ASHA: epochs before a trial can be stopped (default: 1)")
     p.add_argument("--reduction-factor", type=positive_float, default=2.0, metavar="F",

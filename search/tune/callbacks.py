@@ -1,13 +1,15 @@
-"""Driver-side callbacks: one line per finished trial, and the failure budget."""
+"""Driver-side callbacks: one line per finished trial, the budgets, the stopped mark."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ray import tune
 from ray.tune.experiment import Trial
 
+from mnist_hpo.reports.records import STOPPED_MARK
 from mnist_hpo.search.tune.settings import METRIC
 
 
@@ -82,6 +84,22 @@ class TrialPrinter(tune.Callback):
         if self.best is None:
             return "No trial has finished yet."
         return f"Best: trial {self.best[0]}, {self.best[1]:.4f}."
+
+
+class StoppedMark(tune.Callback):
+    """Marks the folder of a trial that Ray ended without a ``done`` row: one stopped while
+    paused at a rung (promotion-type ASHA) keeps its rung's row as its last, which would
+    otherwise read as a trial still running. Local experiments only (records read those)."""
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial,
+                          **info: Any) -> None:
+        path = trial.path
+        if (trial.last_result or {}).get("done") or not path or "://" in path:
+            return
+        folder = Path(path)
+        if folder.is_dir():
+            (folder / STOPPED_MARK).write_text(
+                f"epoch {int((trial.last_result or {}).get('training_iteration', 0))}\n")
 
 
 class EpochBudget(tune.Stopper):

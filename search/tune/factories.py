@@ -15,9 +15,16 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from mnist_hpo.search.tune.asha import SeedKeepingASHA
-from mnist_hpo.search.tune.callbacks import CostLimit, EpochBudget, FailureBudget, trial_dirname
+from mnist_hpo.search.tune.callbacks import (
+    CostLimit,
+    EpochBudget,
+    FailureBudget,
+    StoppedMark,
+    trial_dirname,
+)
 from mnist_hpo.search.tune.pareto_asha import ParetoASHA
 from mnist_hpo.search.tune.prior import PRIOR_OPTIONS, PriorSampler
+from mnist_hpo.search.tune.promotion import PromotingASHA
 from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
 from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
 from mnist_hpo.spaces import resolve_config
@@ -151,10 +158,16 @@ def make_searcher(settings: SearchSettings, experiment_dir: Path | None,
 
 
 def make_scheduler(settings: SearchSettings) -> TrialScheduler:
-    """ASHA on epochs (``training_iteration``), or FIFO (every trial runs all epochs). A
-    Pareto search's ASHA ranks the trials at a rung by (val_accuracy, cost) fronts."""
+    """ASHA on epochs (``training_iteration``), of Ray's stopping type or of the promotion
+    type, or FIFO (every trial runs all epochs). A Pareto search's ASHA ranks the trials at
+    a rung by (val_accuracy, cost) fronts."""
     if settings.scheduler == "fifo":
         return FIFOScheduler()  # type: ignore[no-untyped-call]
+    if settings.scheduler == "asha-promotion":
+        return PromotingASHA(kept=warm_start_points(settings)[:1], max_t=settings.epochs,
+                             grace_period=settings.grace_period,
+                             reduction_factor=settings.reduction_factor,
+                             max_concurrent=settings.max_concurrent)
     if settings.goal.cost_key:
         return ParetoASHA(cost_key=settings.goal.cost_key, max_t=settings.epochs,
                           grace_period=settings.grace_period,
@@ -182,7 +195,9 @@ def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
         search_alg=make_searcher(settings, experiment_dir, ext.study_name, ext.warm_start),
         scheduler=make_scheduler(settings),
         num_samples=ext.trials,
-        max_concurrent_trials=settings.max_concurrent,
+        # Ray's limit counts paused trials as running: the promotion type limits itself.
+        max_concurrent_trials=None if settings.scheduler == "asha-promotion"
+        else settings.max_concurrent,
         time_budget_s=settings.time_budget_s,
         # One process per CPU slot imports TensorFlow once and runs trial after trial.
         reuse_actors=settings.reuse_workers,
@@ -208,7 +223,7 @@ def make_run_config(settings: SearchSettings, storage_path: str,
         # A failed trial (an exception, a lost node) is retried from its last checkpoint
         # this many times, then recorded as errored; the search goes on either way.
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        callbacks=[*callbacks, budget],
+        callbacks=[*callbacks, budget, StoppedMark()],
         stop=stop,
         verbose=0,
     )

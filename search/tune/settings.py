@@ -11,6 +11,9 @@ from mnist_hpo.spaces import Space
 
 METRIC = "val_accuracy"
 MODE = "max"
+#: ``--scheduler``: Ray's ASHA (stopping type), ASHA of the promotion type
+#: (``search/tune/promotion.py``), or every trial to the end.
+SCHEDULERS = ("asha", "asha-promotion", "fifo")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -68,8 +71,12 @@ class SearchSettings:
         if goal.limits and self.sampler != "tpe":
             raise UsageError(f"--max-params/--max-latency-ms: TPE honours them (Optuna's "
                              f"constraints); --sampler {self.sampler} does not")
-        if self.scheduler not in ("asha", "fifo"):
-            raise UsageError(f"--scheduler {self.scheduler!r}: must be asha or fifo")
+        if self.scheduler not in SCHEDULERS:
+            raise UsageError(f"--scheduler {self.scheduler!r}: must be one of "
+                             f"{', '.join(SCHEDULERS)}")
+        if self.scheduler == "asha-promotion" and goal.cost_key:
+            raise UsageError(f"--scheduler asha-promotion: ranks trials by val_accuracy "
+                             f"alone; --objective {self.objective} ranks by fronts, with asha")
         if self.sampler not in ("tpe", "random"):
             raise UsageError(f"--sampler {self.sampler!r}: must be tpe or random")
         if self.cpus_per_trial <= 0:

@@ -1,0 +1,142 @@
+"""Promotion-type ASHA (search/tune/promotion.py), decision by decision, against a
+stand-in for Ray's controller. No Ray runtime, no TensorFlow."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
+
+from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.tune.factories import make_scheduler, make_tune_config, warm_start_points
+from mnist_hpo.search.tune.promotion import PromotingASHA, rungs
+from mnist_hpo.search.tune.settings import SearchSettings
+from mnist_hpo.spaces import load_space
+
+CONTINUE, PAUSE, STOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.STOP
+
+
+class Controller:
+    """What the scheduler reads of Ray's TuneController, and the stop it may ask for."""
+
+    def __init__(self, trials: list[Any], searcher_finished: bool = False) -> None:
+        self.trials = trials
+        self.search_alg = SimpleNamespace(is_finished=lambda: searcher_finished)
+        self.stopped: list[str] = []
+
+    def get_trials(self) -> list[Any]:
+        return self.trials
+
+    def stop_trial(self, trial: Any) -> None:
+        self.stopped.append(trial.trial_id)
+        trial.status = Trial.TERMINATED
+
+
+def trial(name: str, status: str = Trial.RUNNING, **config: Any) -> Any:
+    return SimpleNamespace(trial_id=name, config=config, status=status)
+
+
+def scheduler(eta: float = 3, **options: Any) -> PromotingASHA:
+    s = PromotingASHA(max_t=9, grace_period=1, reduction_factor=eta, **options)
+    assert s.set_search_properties("val_accuracy", "max")
+    return s
+
+
+def result(s: PromotingASHA, t: Any, epoch: int, accuracy: float) -> str:
+    decision = s.on_trial_result(None, t, {"training_iteration": epoch,
+                                           "val_accuracy": accuracy})
+    if decision == PAUSE:
+        t.status = Trial.PAUSED
+    return decision
+
+
+def test_rungs_are_grace_times_powers_of_eta_below_max_t() -> None:
+    assert rungs(1, 3, 9) == [1, 3]
+    assert rungs(1, 2, 9) == [1, 2, 4, 8]
+    assert rungs(2, 2, 9) == [2, 4, 8]
+
+
+def test_the_first_trial_waits_where_rays_asha_would_let_it_pass() -> None:
+    s = scheduler()
+    a, b, c = trial("a"), trial("b"), trial("c")
+    # Ray's stopping ASHA continues a trial alone at its rung; here nothing has been beaten.
+    assert result(s, a, 1, 0.90) == PAUSE
+    assert result(s, b, 1, 0.95) == PAUSE  # 2 results: the top ⌊2/3⌋ is empty
+    assert result(s, c, 1, 0.97) == CONTINUE  # 3 results: c is the top 1
+    assert result(s, c, 2, 0.975) == CONTINUE  # between rungs: no judgment
+
+
+def test_a_paused_trial_resumes_once_it_enters_its_rungs_top() -> None:
+    s = scheduler()
+    trials = [trial(n) for n in "abcdef"]
+    for t, accuracy in zip(trials, (0.96, 0.90, 0.91, 0.92, 0.93, 0.94), strict=True):
+        result(s, t, 1, accuracy)
+    # After 3 results "a" (0.96) is the top 1; after 6 the top 2 are "a" and "f".
+    assert [t.status for t in trials] == [Trial.PAUSED] * 5 + [Trial.RUNNING]
+    controller = Controller([*trials, trial("new", Trial.PENDING)])
+    chosen = s.choose_trial_to_run(controller)
+    assert chosen is not None and chosen.trial_id == "a"  # a paused top, before a new one
+    chosen.status = Trial.RUNNING
+    nxt = s.choose_trial_to_run(controller)
+    assert nxt is not None and nxt.trial_id == "new"  # "f" went on at once; the rest lost
+
+
+def test_the_highest_rung_is_served_first() -> None:
+    s = scheduler(eta=2)
+    x1, x2, y, z, u, v = (trial(n) for n in ("x1", "x2", "y", "z", "u", "v"))
+    assert [result(s, t, 1, a) for t, a in ((x1, 0.90), (x2, 0.80), (y, 0.95), (z, 0.97))] \
+        == [PAUSE, PAUSE, CONTINUE, CONTINUE]
+    assert [result(s, y, 2, 0.99), result(s, z, 2, 0.98)] == [PAUSE, PAUSE]  # y alone, z below y
+    assert [result(s, u, 1, 0.93), result(s, v, 1, 0.92)] == [PAUSE, PAUSE]
+    # Now y is the top of epoch 2's rung, u has entered epoch 1's top 3 (z, y, u): both wait.
+    controller = Controller([x1, x2, y, z, u, v, trial("new", Trial.PENDING)])
+    for expected in ("y", "u", "new"):
+        chosen = s.choose_trial_to_run(controller)
+        assert chosen is not None and chosen.trial_id == expected
+        chosen.status = Trial.RUNNING
+
+
+def test_at_the_end_the_losers_are_stopped_not_left_waiting() -> None:
+    s = scheduler()
+    trials = [trial(n) for n in "abc"]
+    for t, accuracy in zip(trials, (0.90, 0.91, 0.99), strict=True):
+        result(s, t, 1, accuracy)
+    trials[2].status = Trial.TERMINATED  # the winner ran to the end
+    busy = Controller(trials, searcher_finished=False)
+    assert s.choose_trial_to_run(busy) is None and busy.stopped == []  # more may come
+    done = Controller(trials, searcher_finished=True)
+    assert s.choose_trial_to_run(done) is None
+    assert done.stopped == ["a", "b"]
+
+
+def test_kept_trials_never_pause_and_max_concurrent_caps_running_trials() -> None:
+    s = scheduler(kept=[{"batch_size": 32}], max_concurrent=1)
+    seed = trial("seed", batch_size=32)
+    assert result(s, seed, 1, 0.5) == CONTINUE
+    assert result(s, seed, 9, 0.99) == STOP  # the last epoch
+    controller = Controller([trial("x"), trial("new", Trial.PENDING)])
+    assert s.choose_trial_to_run(controller) is None  # one runs already
+
+
+def settings(**overrides: Any) -> SearchSettings:
+    values: dict[str, Any] = {"space": load_space("default"), "name": "exp", "epochs": 9,
+                              "scheduler": "asha-promotion"} | overrides
+    return SearchSettings(**values)
+
+
+def test_the_search_builds_it_with_the_seed_kept_and_rays_limit_off() -> None:
+    built = make_scheduler(settings(reduction_factor=3.0, max_concurrent=2))
+    assert isinstance(built, PromotingASHA)
+    seed = trial("seed", **warm_start_points(settings())[0])
+    built.set_search_properties("val_accuracy", "max")
+    assert result(built, seed, 1, 0.1) == CONTINUE
+    assert make_tune_config(settings(max_concurrent=2), None).max_concurrent_trials is None
+
+
+def test_a_pareto_search_is_refused_with_one_line() -> None:
+    with pytest.raises(UsageError, match=r"--scheduler asha-promotion: ranks trials by "
+                                         r"val_accuracy alone; --objective accuracy,params"):
+        settings(objective="accuracy,params")

@@ -1,0 +1,57 @@
+"""A real search with promotion-type ASHA (``--scheduler asha-promotion``): trials paused
+at a rung by Ray, resumed from their checkpoint when they enter the rung's top, stopped
+while paused when the search runs out of trials, and records that say so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import REPO, run_cli
+
+from mnist_hpo.reports import TrialState, load_experiment
+from mnist_hpo.reports.records import STOPPED_MARK
+
+pytestmark = pytest.mark.slow
+
+
+def test_paused_trials_resume_and_the_losers_end_stopped(mnist_path: Path,
+                                                         tmp_path: Path) -> None:
+    # One trial at a time, so the order is the sampler's: trial 1 learns (lr 0.004) and
+    # waits alone at epoch 1's rung; trials 2 and 3 cannot learn (1e-6), so trial 1 enters
+    # the rung's top and is resumed from its checkpoint (Optuna's first 5 draws at seed 0).
+    proc = run_cli("search", "--space", str(REPO / "tests/data/asha_space.yaml"),
+                   "--trials", "5", "--epochs", "3", "--scheduler", "asha-promotion",
+                   "--reduction-factor", "2", "--max-concurrent", "1", "--subset", "1500",
+                   "--validation", "1000", "--seed", "0", "--data", str(mnist_path),
+                   "--storage", str(tmp_path), "--name", "promo")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "5 trials finished, 0 failed" in proc.stdout
+
+    experiment = load_experiment(tmp_path / "promo")
+    trials = {t.number: t for t in experiment.trials}
+    assert {t.state for t in trials.values()} <= {TrialState.COMPLETED, TrialState.STOPPED}
+    hopeless = [t for t in trials.values() if t.params["learning_rate"] < 1e-5]
+    assert hopeless and all(t.epochs_run == 1 for t in hopeless)
+    # Stopped while waiting at the rung: no `done` row from Ray, the mark instead.
+    assert all((t.path / STOPPED_MARK).exists() for t in hopeless)
+    assert trials[1].resumed_after and trials[1].epochs_run >= 2
+
+    # The Optuna study tells the same story, epoch by epoch, across the pauses.
+    study = optuna.load_study(study_name="promo", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "promo/optuna.journal"))))
+    for told in study.trials:
+        record = trials[told.number + 1]
+        assert told.intermediate_values == pytest.approx(
+            {int(e["epoch"]): e["val_accuracy"] for e in record.epochs})
+        expected = optuna.trial.TrialState.COMPLETE if record.state is TrialState.COMPLETED \
+            else optuna.trial.TrialState.PRUNED
+        assert told.state == expected
+
+    # The resumed trial's best checkpoint, written after the resume, re-evaluates to its
+    # record (export checks it against the recorded val_accuracy and fails otherwise).
+    export = run_cli("export", str(tmp_path / "promo"), "--trial", "1", "--data",
+                     str(mnist_path), "--out", str(tmp_path / "model"))
+    assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
+    assert "as recorded" in export.stdout
