@@ -17,7 +17,12 @@ SYSTEMS = {
     "keras-tuner": "Keras Tuner Hyperband",
     "optuna": "plain Optuna TPE + HyperbandPruner",
     "one-epoch": "every configuration 1 epoch, then the 2 best trained on",
+    "mnist-hpo-promotion": "mnist-hpo, --scheduler asha-promotion --reduction-factor 3",
+    "mnist-hpo-cold-promotion": "--no-warm-start, --scheduler asha-promotion "
+                                "--reduction-factor 3",
 }
+#: Candidates for a new default: run when ``--systems`` names them, not by default.
+CANDIDATES = ("mnist-hpo-promotion", "mnist-hpo-cold-promotion")
 OURS = ("mnist-hpo", "mnist-hpo-cold")
 #: mnist-hpo's mean curve should reach each peer's final mean best within this share.
 REACH_GOAL = 1 / 3
