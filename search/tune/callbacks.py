@@ -87,14 +87,15 @@ class TrialPrinter(tune.Callback):
 
 
 class StoppedMark(tune.Callback):
-    """Marks the folder of a trial that Ray ended without a ``done`` row: one stopped while
-    paused at a rung (promotion-type ASHA) keeps its rung's row as its last, which would
-    otherwise read as a trial still running. Local experiments only (records read those)."""
+    """Marks the folder of a trial stopped while paused at a rung (promotion-type ASHA):
+    Ray writes no ``done`` row for it, and its rung's row, its last, would otherwise read
+    as a trial still running. Local experiments only (records read those)."""
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial,
                           **info: Any) -> None:
+        # Ray tells the callbacks before it changes a stopped paused trial's status.
         path = trial.path
-        if (trial.last_result or {}).get("done") or not path or "://" in path:
+        if trial.status != Trial.PAUSED or not path or "://" in path:
             return
         folder = Path(path)
         if folder.is_dir():
