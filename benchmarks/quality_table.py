@@ -59,7 +59,8 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace,
     print(f"\nSearch quality at equal budget: {args.budget} trial-epochs, up to {args.epochs} "
           f"epochs per trial, {args.subset:,} training / {args.validation:,} validation images, "
           f"test on {args.test:,}; seeds {seeds}; {cpu}")
-    print(f"{'system':<16} {'seeds':>5} {'best val (mean ± sd)':>21} {'test of winner':>16} "
+    width = max(len("system"), *map(len, by_system))
+    print(f"{'system':<{width}} {'seeds':>5} {'best val (mean ± sd)':>21} {'test of winner':>16} "
           f"{'trials':>7} {'wall s':>7} {'mnist-hpo reaches it':>21} {'cold reaches it':>16}")
     table: dict[str, Any] = {}
     for system, rs in by_system.items():
@@ -77,7 +78,7 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace,
         table[system] = row
         cells = [f"{reach[n]} ({reach[n] / args.budget:.0%})" if reach.get(n)
                  else "not reached" if n in reach else "n/a" for n in OURS]
-        print(f"{system:<16} {len(rs):>5} {row['best_val_mean']:>13.4f} ± "
+        print(f"{system:<{width}} {len(rs):>5} {row['best_val_mean']:>13.4f} ± "
               f"{row['best_val_sd']:.4f} {row['test_mean']:>9.4f} ± {row['test_sd']:.4f} "
               f"{row['trials_mean']:>7.1f} {row['wall_s_mean']:>7.0f} {cells[0]:>21} "
               f"{cells[1]:>16}")
