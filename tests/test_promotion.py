@@ -3,6 +3,8 @@ stand-in for Ray's controller. No Ray runtime, no TensorFlow."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,7 +13,9 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.training.data import load_mnist, split_mnist
 from mnist_hpo.search.tune.factories import make_scheduler, make_tune_config, warm_start_points
+from mnist_hpo.search.tune.manifest import build_manifest, settings_from_manifest
 from mnist_hpo.search.tune.promotion import PromotingASHA, rungs
 from mnist_hpo.search.tune.settings import SearchSettings
 from mnist_hpo.spaces import load_space
@@ -140,3 +144,18 @@ def test_a_pareto_search_is_refused_with_one_line() -> None:
     with pytest.raises(UsageError, match=r"--scheduler asha-promotion: ranks trials by "
                                          r"val_accuracy alone; --objective accuracy,params"):
         settings(objective="accuracy,params")
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "asha-promotion", "fifo"])
+def test_search_json_names_the_scheduler_and_resume_reads_it_back(scheduler: str,
+                                                                  mnist_path: Path) -> None:
+    # A resumed search is rebuilt from search.json: asha-promotion must not come back as
+    # FIFO (it once did) or as Ray's stopping ASHA.
+    original = settings(scheduler=scheduler, reduction_factor=3.0, grace_period=2)
+    data = load_mnist(mnist_path)
+    split = split_mnist(data, validation=100, subset=200, seed=0)
+    manifest = json.loads(json.dumps(build_manifest(original, data, split, "here", ["t"])))
+    restored = settings_from_manifest(manifest, storage="experiments")
+    assert restored.scheduler == scheduler
+    if scheduler != "fifo":  # FIFO has no rungs to record
+        assert (restored.reduction_factor, restored.grace_period) == (3.0, 2)

@@ -14,12 +14,16 @@ from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
 from mnist_hpo.spaces import space_from_dict
 
 MANIFEST = "search.json"
+#: ``--scheduler`` → the scheduler type ``search.json`` names (and back, to resume).
+SCHEDULER_TYPES = {"asha": "ASHAScheduler", "asha-promotion": "PromotingASHA",
+                   "fifo": "FIFOScheduler"}
 def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
                    experiment: str, command: list[str] | None = None) -> dict[str, Any]:
     """The manifest written when a search starts; :func:`finish_manifest` completes it."""
     scheduler: dict[str, Any] = {"type": "FIFOScheduler"}
-    if settings.scheduler == "asha":
-        scheduler = {"type": "ASHAScheduler", "time_attr": "training_iteration",
+    if settings.scheduler in ("asha", "asha-promotion"):
+        scheduler = {"type": SCHEDULER_TYPES[settings.scheduler],
+                     "time_attr": "training_iteration",
                      "max_t": settings.epochs, "grace_period": settings.grace_period,
                      "reduction_factor": settings.reduction_factor}
         if settings.goal.cost_key:
@@ -69,7 +73,7 @@ def settings_from_manifest(manifest: dict[str, Any], storage: str) -> SearchSett
     return SearchSettings(
         space=space_from_dict(space_yaml, source=manifest["space"].get("source", "search.json")),
         name=manifest["name"], storage=storage, trials=budget["trials"], epochs=budget["epochs"],
-        scheduler="asha" if scheduler["type"] == "ASHAScheduler" else "fifo",
+        scheduler={v: k for k, v in SCHEDULER_TYPES.items()}[scheduler["type"]],
         grace_period=scheduler.get("grace_period", 1),
         reduction_factor=scheduler.get("reduction_factor", 2.0),
         sampler="tpe" if sampler["type"] == "TPESampler" else "random",
