@@ -16,7 +16,8 @@ from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.training.data import load_mnist, split_mnist
 from mnist_hpo.search.tune.factories import make_scheduler, make_tune_config, warm_start_points
 from mnist_hpo.search.tune.manifest import build_manifest, settings_from_manifest
-from mnist_hpo.search.tune.promotion import PromotingASHA, rungs
+from mnist_hpo.search.tune.progress import rungs
+from mnist_hpo.search.tune.promotion import PromotingASHA
 from mnist_hpo.search.tune.settings import SearchSettings
 from mnist_hpo.spaces import load_space
 
@@ -58,9 +59,9 @@ def result(s: PromotingASHA, t: Any, epoch: int, accuracy: float) -> str:
 
 
 def test_rungs_are_grace_times_powers_of_eta_below_max_t() -> None:
-    assert rungs(1, 3, 9) == [1, 3]
-    assert rungs(1, 2, 9) == [1, 2, 4, 8]
-    assert rungs(2, 2, 9) == [2, 4, 8]
+    assert rungs(9, 1, 3) == [1, 3]
+    assert rungs(9, 1, 2) == [1, 2, 4, 8]
+    assert rungs(9, 2, 2) == [2, 4, 8]
 
 
 def test_the_first_trial_waits_where_rays_asha_would_let_it_pass() -> None:

@@ -28,8 +28,7 @@ class SeedKeepingASHA(ASHAScheduler):
         self._kept = [dict(point) for point in kept]
 
     def is_kept(self, trial: Trial) -> bool:
-        config = trial.config
-        return any(all(config.get(k) == v for k, v in point.items()) for point in self._kept)
+        return is_kept(trial, self._kept)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]
                         ) -> str:
@@ -40,3 +39,8 @@ class SeedKeepingASHA(ASHAScheduler):
             self._num_stopped -= 1
             return TrialScheduler.CONTINUE
         return action
+
+
+def is_kept(trial: Trial, kept: list[dict[str, Any]]) -> bool:
+    """Whether the trial's config has each value of one of the ``kept`` configurations."""
+    return any(all(trial.config.get(k) == v for k, v in point.items()) for point in kept)

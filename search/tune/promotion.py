@@ -22,6 +22,9 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from mnist_hpo.search.tune.asha import is_kept
+from mnist_hpo.search.tune.progress import rungs
+
 
 class PromotingASHA(FIFOScheduler):
     """Promotion-type ASHA on ``time_attr`` (epochs), one bracket.
@@ -42,7 +45,7 @@ class PromotingASHA(FIFOScheduler):
                  mode: str | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._eta = reduction_factor
-        self._rungs = rungs(grace_period, reduction_factor, max_t)
+        self._rungs = rungs(max_t, grace_period, reduction_factor)
         self._max_t, self._time_attr = max_t, time_attr
         self._metric, self._mode = metric, mode
         self._kept = [dict(point) for point in kept or []]
@@ -58,10 +61,6 @@ class PromotingASHA(FIFOScheduler):
         self._metric, self._mode = self._metric or metric, self._mode or mode
         return True
 
-    def is_kept(self, trial: Trial) -> bool:
-        config = trial.config
-        return any(all(config.get(k) == v for k, v in point.items()) for point in self._kept)
-
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]
                         ) -> str:
         epoch = int(result.get(self._time_attr, 0))
@@ -72,7 +71,7 @@ class PromotingASHA(FIFOScheduler):
             return TrialScheduler.CONTINUE
         score = float(result[self._metric])
         self._results[epoch][trial.trial_id] = score if self._mode != "min" else -score
-        if self.is_kept(trial) or trial.trial_id in self._top(epoch):
+        if is_kept(trial, self._kept) or trial.trial_id in self._top(epoch):
             self._promoted[epoch].add(trial.trial_id)
             return TrialScheduler.CONTINUE
         return TrialScheduler.PAUSE
@@ -110,13 +109,3 @@ class PromotingASHA(FIFOScheduler):
             f"epoch {r}: {len(self._promoted[r])}/{len(self._results[r])} on"
             for r in self._rungs)
 
-
-def rungs(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
-    """The epochs at which trials are judged: ``grace_period`` × η^k below ``max_t``."""
-    found: list[int] = []
-    k = 0
-    while (epoch := round(grace_period * reduction_factor ** k)) < max_t:
-        if epoch not in found:
-            found.append(epoch)
-        k += 1
-    return found
