@@ -6,17 +6,21 @@ TensorFlow or Ray, on a finished experiment or on one whose trials are still wri
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from mnist_hpo.reports.status import SearchStatus
+from mnist_hpo.reports.trial_files import (
+    epochs_of,
+    last_error,
+    number,
+    read_progress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +32,6 @@ CHECKPOINT_STATE = "state.json"
 #: In a trial's folder: Ray ended the trial without a last ``done`` row, as it does for a
 #: trial stopped while paused at a rung (``--scheduler asha-promotion``): it was stopped.
 STOPPED_MARK = "stopped"
-EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second")
 #: What a trial's model costs, measured on its worker after its first epoch: parameters,
 #: ``.keras`` bytes, milliseconds per image at batch 1 and 256 (medians).
 COST_KEYS = ("params", "file_bytes", "latency_ms_batch_1", "latency_ms_batch_256")
@@ -209,12 +212,8 @@ def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> T
         params = json.loads(params_file.read_text()) if params_file.exists() else {}
     except json.JSONDecodeError as err:
         raise ValueError(f"corrupt params.json ({err.msg})") from None
-    rows = _read_progress(folder / "progress.csv")
-    # A trial retried or resumed from an earlier checkpoint reports some epochs again; the
-    # later report of an epoch is the one its model continued from.
-    by_epoch = {r.get("epoch"): {k: _number(r.get(k)) for k in ("epoch", *EPOCH_KEYS)}
-                for r in rows}
-    epochs = sorted(by_epoch.values(), key=lambda e: e["epoch"])
+    rows = read_progress(folder / "progress.csv")
+    epochs = epochs_of(rows)
     last = rows[-1] if rows else {}
     error_file = folder / "error.txt"
     errors = error_file.read_text(errors="replace") if error_file.exists() else ""
@@ -225,7 +224,7 @@ def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> T
         # count decides: a trial that ran every epoch completed (maybe after retries).
         state, error = TrialState.COMPLETED, None
     elif errors:
-        state, error = TrialState.ERRORED, _last_error(errors)
+        state, error = TrialState.ERRORED, last_error(errors)
     elif search_status.concluded or last.get("done") == "True" or \
             (folder / STOPPED_MARK).exists():
         state, error = TrialState.STOPPED, None
@@ -237,17 +236,17 @@ def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> T
         number=int(folder.name.removeprefix("trial_")),
         trial_id=str(last.get("trial_id", "")),
         params=params, epochs=epochs, state=state, error=error,
-        wall_time_s=_number(last.get("time_total_s")) if rows else 0.0,
+        wall_time_s=number(last.get("time_total_s")) if rows else 0.0,
         node=str(last.get("node_ip") or last.get("hostname") or ""),
         node_id=str(last.get("node_id") or ""),
         failures=failures,
         checkpoints=_checkpoints(folder),
         path=folder,
-        cost={k: _number(last[k]) for k in COST_KEYS if last.get(k) not in (None, "")},
+        cost={k: number(last[k]) for k in COST_KEYS if last.get(k) not in (None, "")},
         # Ray counts iterations_since_restore from 1 again in the process that restored it.
-        resumed_after=sorted({int(_number(r["epoch"])) - 1 for r in rows
+        resumed_after=sorted({int(number(r["epoch"])) - 1 for r in rows
                               if r.get("iterations_since_restore") == "1"
-                              and _number(r.get("epoch")) > 1}),
+                              and number(r.get("epoch")) > 1}),
     )
 
 
@@ -267,32 +266,3 @@ def _checkpoints(folder: Path) -> dict[int, Path]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return found
-
-
-def _last_error(text: str) -> str:
-    """The exception line of the last failure in Ray's error.txt."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    # "mnist_hpo.search.training.divergence.DivergedError: ..." reads better as
-    # "DivergedError: ...".
-    return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", lines[-1]) if lines else "unknown error"
-
-
-def _read_progress(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    for i, row in enumerate(rows, start=1):
-        if row.get("val_accuracy") in (None, ""):
-            # A row Ray is still writing has empty trailing fields; earlier rows must be whole.
-            if i < len(rows):
-                raise ValueError(f"corrupt progress.csv (row {i} has no val_accuracy)")
-            return rows[:-1]
-    return rows
-
-
-def _number(text: Any) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return math.nan

@@ -41,7 +41,8 @@ class Controller:
 
 
 def trial(name: str, status: str = Trial.RUNNING, **config: Any) -> Any:
-    return SimpleNamespace(trial_id=name, config=config, status=status)
+    return SimpleNamespace(trial_id=name, config=config, status=status,
+                           has_reported_at_least_once=False)
 
 
 def scheduler(eta: float = 3, **options: Any) -> PromotingASHA:
@@ -115,6 +116,47 @@ def test_at_the_end_the_losers_are_stopped_not_left_waiting() -> None:
     done = Controller(trials, searcher_finished=True)
     assert s.choose_trial_to_run(done) is None
     assert done.stopped == ["a", "b"]
+
+
+def restored(folder: Path, name: str, curve: list[float], status: str = Trial.PENDING) -> Any:
+    """A trial as Ray brings it back on resume: its records on disk, PENDING if unfinished."""
+    path = folder / name
+    path.mkdir()
+    rows = [f"{e},{a},{name}" for e, a in enumerate(curve, start=1)]
+    (path / "progress.csv").write_text("\n".join(["epoch,val_accuracy,trial_id", *rows]) + "\n")
+    t = trial(name, status)
+    t.path, t.has_reported_at_least_once = str(path), True
+    t.set_status = lambda new: setattr(t, "status", new)
+    return t
+
+
+def test_after_a_resume_the_rungs_come_back_from_the_records(tmp_path: Path) -> None:
+    s = scheduler()  # as Ray unpickles it on resume: the empty copy from the search's start
+    trials = [restored(tmp_path, "won", [0.97, 0.98, 0.985, 0.99], Trial.TERMINATED),
+              restored(tmp_path, "ahead", [0.96, 0.97]),   # past epoch 1's rung: goes on
+              restored(tmp_path, "lost", [0.90]),          # paused at epoch 1 when killed
+              restored(tmp_path, "next", [0.95]),          # paused too, 3rd of 4 there
+              trial("new", Trial.PENDING)]
+    controller = Controller(trials, searcher_finished=True)
+    for t in trials:
+        s.on_trial_add(controller, t)  # Ray files each under the status it has after this
+    # Ray starts PENDING trials whatever the scheduler chooses: the two that had not passed
+    # epoch 1's rung must not be PENDING.
+    assert [t.status for t in trials] == [Trial.TERMINATED, Trial.PENDING, Trial.PAUSED,
+                                          Trial.PAUSED, Trial.PENDING]
+    # Rung 1 holds 0.97, 0.96, 0.95, 0.90: its top ⌊4/3⌋ = 1 is "won", already on.
+    assert s.choose_trial_to_run(controller) is trials[1]
+    trials[1].status = Trial.RUNNING
+    # "ahead" is judged at epoch 3 against what "won" recorded there before the resume.
+    assert result(s, trials[1], 3, 0.90) == PAUSE
+    # Five poor new configurations make epoch 1's top 3 of 9: "won", "ahead" and "next".
+    for i in range(5):
+        assert result(s, trial(f"poor{i}"), 1, 0.5) == PAUSE
+    assert s.choose_trial_to_run(controller) is trials[3]
+    # Nothing running, nothing to come: the trials still waiting have lost and are stopped.
+    trials[3].status = trials[4].status = Trial.TERMINATED
+    assert s.choose_trial_to_run(controller) is None
+    assert sorted(controller.stopped) == ["ahead", "lost"]
 
 
 def test_kept_trials_never_pause_and_max_concurrent_caps_running_trials() -> None:

@@ -13,17 +13,30 @@ it is already in the top ⌊n/η⌋ of the n results at that rung; a free worker
 best paused trial that has since entered its rung's top (the highest rung first), else
 starts a new configuration. Trials that never enter it stay paused until the search ends
 and are then stopped, as early-stopped trials.
+
+Ray saves no scheduler state: after ``mnist-hpo resume`` this object is the copy pickled
+when the search began, with empty rungs, and every unfinished trial comes back PENDING,
+which Ray starts whatever the scheduler says. So as Ray adds each restored trial, the rungs
+are rebuilt from the trial's own records (``progress.csv``), and a trial whose records end
+at a rung it had not passed is added PAUSED, to wait there again, instead of running on as
+if it had won.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+from pathlib import Path
 from typing import Any
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from mnist_hpo.reports.trial_files import read_epochs
 from mnist_hpo.search.tune.asha import is_kept
 from mnist_hpo.search.tune.progress import rungs
+
+log = logging.getLogger(__name__)
 
 
 class PromotingASHA(FIFOScheduler):
@@ -52,6 +65,7 @@ class PromotingASHA(FIFOScheduler):
         self._max_concurrent = max_concurrent
         self._results: dict[int, dict[str, float]] = {r: {} for r in self._rungs}
         self._promoted: dict[int, set[str]] = {r: set() for r in self._rungs}
+        self._seen: set[str] = set()
 
     def set_search_properties(self, metric: str | None, mode: str | None,
                               **spec: Any) -> bool:
@@ -66,7 +80,9 @@ class PromotingASHA(FIFOScheduler):
         epoch = int(result.get(self._time_attr, 0))
         if epoch >= self._max_t:
             return TrialScheduler.STOP
-        if epoch not in self._results or trial.trial_id in self._results[epoch] \
+        # A trial restarted from an older checkpoint reports a rung again: once it has
+        # passed a rung it keeps its place; otherwise its new score is judged.
+        if epoch not in self._results or trial.trial_id in self._promoted[epoch] \
                 or self._metric not in result:
             return TrialScheduler.CONTINUE
         score = float(result[self._metric])
@@ -97,6 +113,43 @@ class PromotingASHA(FIFOScheduler):
             for trial in paused.values():
                 tune_controller.stop_trial(trial)
         return None
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        # Ray files the trial under the status it has when this returns.
+        self._adopt(trial)
+
+    def _adopt(self, trial: Trial) -> None:
+        """Give a restored trial its place in the rungs, from its records (once per trial).
+
+        A trial this object has not seen with results already is a restored one: its
+        scores at the rungs count again, it has passed every rung below its last recorded
+        epoch, and if that epoch is a rung it had not passed, it waits there again, PAUSED.
+        """
+        if trial.trial_id in self._seen:
+            return
+        self._seen.add(trial.trial_id)
+        if not trial.has_reported_at_least_once:
+            return  # a new trial (Ray may not even have named its folder yet)
+        path = trial.path
+        if not path or "://" in path:
+            return  # remote storage: records are read from local folders only
+        metric = self._metric or "val_accuracy"
+        try:
+            scores = {int(e["epoch"]): e[metric] for e in read_epochs(Path(path))
+                      if not math.isnan(e.get(metric, math.nan))}
+        except (OSError, ValueError) as err:
+            log.warning("trial %s: its rungs are not restored (%s)", trial.trial_id, err)
+            return
+        last = max(scores, default=0)
+        for rung in self._rungs:
+            if rung in scores:
+                self._results[rung][trial.trial_id] = \
+                    scores[rung] if self._mode != "min" else -scores[rung]
+                if rung < last or is_kept(trial, self._kept):
+                    self._promoted[rung].add(trial.trial_id)
+        if last in self._rungs and trial.trial_id not in self._promoted[last] \
+                and trial.status == Trial.PENDING:
+            trial.set_status(Trial.PAUSED)  # type: ignore[no-untyped-call]
 
     def _top(self, rung: int) -> list[str]:
         """The trials in the top ⌊n/η⌋ of the ``n`` results at ``rung``, best first."""
