@@ -13,7 +13,8 @@ time. What it measures is the schedule alone, not the sampler (no TPE) and not w
                 Ray's own ``_Bracket`` makes each decision)
   asha-promote  ASHA as Li et al. (2020) wrote it (promotion type, Syne Tune's default):
                 a trial waits at its rung; a free worker continues the best waiting trial
-                that is in the top 1/η of its rung, else starts a new configuration
+                that is in the top 1/η of its rung, else starts a new configuration;
+                mnist-hpo's ``--scheduler asha-promotion`` makes each decision
   one-epoch     every configuration one epoch, then the 2 best trained on (Egele et al.
                 2023), as in ``benchmarks/search_quality.py``
   fifo          every trial runs every epoch
@@ -30,8 +31,9 @@ import json
 import random
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 Curve = Sequence[float]
@@ -86,38 +88,64 @@ def asha(pool: Sequence[Curve], rng: random.Random, *, budget: int, workers: int
 
 
 def asha_promote(pool: Sequence[Curve], rng: random.Random, *, budget: int, workers: int,
-                 eta: int = 3, grace: int = 1) -> Outcome:
-    """Promotion-type ASHA (Li et al. 2020, Algorithm 2): trials pause at each rung."""
+                 eta: float = 3, grace: int = 1) -> Outcome:
+    """Promotion-type ASHA (Li et al. 2020, Algorithm 2): trials pause at each rung. Its
+    decisions are mnist-hpo's own ``PromotingASHA``'s, through a stand-in for Ray's
+    controller that, like Ray, asks the searcher for a new trial whenever none is pending."""
+    from ray.tune.experiment import Trial as RayTrial
+    from ray.tune.schedulers import TrialScheduler
+
+    from mnist_hpo.search.tune.promotion import PromotingASHA
+
     max_t = len(pool[0])
-    rungs: list[int] = []
-    while (grace * eta ** len(rungs)) < max_t:
-        rungs.append(grace * eta ** len(rungs))
-    rungs.append(max_t)
-    results: dict[int, list[tuple[float, int]]] = {r: [] for r in rungs}
-    promoted: dict[int, set[int]] = {r: set() for r in rungs}
+    scheduler = PromotingASHA(max_t=max_t, grace_period=grace, reduction_factor=eta,
+                              metric="val_accuracy", mode="max")
     curves: dict[int, Curve] = {}
     seen: list[tuple[float, int]] = []
 
-    def job() -> list[int]:  # [trial, epochs done, epochs to reach]
-        for k in reversed(rungs[:-1]):
-            top = sorted(results[k], reverse=True)[:len(results[k]) // eta]
-            for _, trial in top:
-                if trial not in promoted[k]:
-                    promoted[k].add(trial)
-                    return [trial, k, rungs[rungs.index(k) + 1]]
-        curves[len(curves)] = rng.choice(pool)
-        return [len(curves) - 1, 0, rungs[0]]
+    @dataclass
+    class Trial:  # what PromotingASHA reads of a Ray trial
+        trial_id: int
+        status: str = RayTrial.PENDING
+        done: int = 0
+        config: dict[str, Any] = field(default_factory=dict)
 
-    running = [job() for _ in range(workers)]
-    for spent in range(budget):
+    class Controller:  # what it reads of Ray's TuneController; the search never finishes
+        def __init__(self) -> None:
+            self.search_alg = SimpleNamespace(is_finished=lambda: False)
+            self.trials: list[Trial] = []
+
+        def get_trials(self) -> list[Trial]:
+            if not any(t.status == RayTrial.PENDING for t in self.trials):
+                curves[len(curves)] = rng.choice(pool)
+                self.trials.append(Trial(len(curves) - 1))
+            return self.trials
+
+    controller = Controller()
+
+    def next_trial() -> Trial:
+        trial = scheduler.choose_trial_to_run(controller)
+        assert trial is not None  # a new configuration is always pending
+        trial.status = RayTrial.RUNNING
+        return trial  # type: ignore[return-value]
+
+    running = [next_trial() for _ in range(workers)]
+    for spent in range(budget):  # round-robin: every epoch takes the same time
         slot = spent % workers
-        trial, done, target = running[slot]
-        value = curves[trial][done]
-        seen.append((value, trial))
-        running[slot][1] = done + 1
-        if done + 1 == target:
-            results[target].append((value, trial))
-            running[slot] = job()
+        trial = running[slot]
+        value = curves[trial.trial_id][trial.done]
+        trial.done += 1
+        seen.append((value, trial.trial_id))
+        result = {"training_iteration": trial.done, "val_accuracy": value}
+        # The stand-in has what the scheduler reads of a trial: trial_id, status, config.
+        decision = scheduler.on_trial_result(controller, trial, result)  # type: ignore[arg-type]
+        if decision == TrialScheduler.PAUSE:
+            trial.status = RayTrial.PAUSED
+        elif decision == TrialScheduler.STOP or trial.done >= max_t:
+            trial.status = RayTrial.TERMINATED
+        else:
+            continue
+        running[slot] = next_trial()  # the worker is free: Ray asks the scheduler at once
     return outcome(seen, curves)
 
 
