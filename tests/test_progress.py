@@ -10,6 +10,8 @@ import time
 import pytest
 
 from mnist_hpo.search.tune.progress import Display, Progress, clock, expected_epochs, rungs
+from mnist_hpo.search.tune.settings import SearchSettings
+from mnist_hpo.spaces import load_space
 
 
 def test_asha_rungs_and_expected_epochs() -> None:
@@ -21,6 +23,16 @@ def test_asha_rungs_and_expected_epochs() -> None:
     # Promoted past rung 2: on to rung 4 surely, then to 8 with p 1/2.
     assert expected_epochs(2, 8, 1, 2.0) == pytest.approx(4 + 2)
     assert expected_epochs(5, 8, 1, 2.0) == 8.0  # past the last rung: to the end
+
+
+@pytest.mark.parametrize(("scheduler", "grace"), [("asha", 1), ("asha-promotion", 1),
+                                                  ("fifo", None)])
+def test_the_estimate_knows_which_schedulers_stop_trials(scheduler: str,
+                                                          grace: int | None) -> None:
+    settings = SearchSettings(space=load_space("default"), name="x", epochs=9,
+                              scheduler=scheduler, reduction_factor=3.0)
+    progress = Progress.of(settings)
+    assert (progress.grace, progress.factor) == (grace, 3.0 if grace else None)
 
 
 def fed(progress: Progress, start: float = 0.0) -> Progress:

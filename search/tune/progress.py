@@ -68,7 +68,8 @@ class Progress:
 
     @classmethod
     def of(cls, settings: SearchSettings, planned: int | None = None) -> Progress:
-        asha = settings.scheduler == "asha"
+        # Both ASHA kinds let a 1/η share of a rung go on (the promotion type later).
+        asha = settings.scheduler in ("asha", "asha-promotion")
         return cls(planned=planned or settings.trials, max_epochs=settings.epochs,
                    grace=settings.grace_period if asha else None,
                    factor=settings.reduction_factor if asha else None,
