@@ -137,7 +137,8 @@ def test_factories_pick_it_for_a_pareto_search_and_stop_over_limit_trials() -> N
     space = load_space("default")
     pareto = make_scheduler(SearchSettings(space=space, name="p", objective="accuracy,params"))
     assert isinstance(pareto, ParetoASHA) and pareto.cost_key == "params"
-    assert isinstance(make_scheduler(SearchSettings(space=space, name="a")), ASHAScheduler)
+    assert isinstance(make_scheduler(SearchSettings(space=space, name="a", scheduler="asha")),
+                      ASHAScheduler)
     limited = make_run_config(SearchSettings(space=space, name="l", max_params=50_000),
                               "/tmp", [])
     assert limited.stop is not None

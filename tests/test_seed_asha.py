@@ -19,7 +19,7 @@ CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
 def settings(**overrides: Any) -> SearchSettings:
     values: dict[str, Any] = {"space": load_space("default"), "name": "exp", "epochs": 9,
-                              "warm_start": True} | overrides
+                              "warm_start": True, "scheduler": "asha"} | overrides
     return SearchSettings(**values)
 
 

@@ -22,7 +22,9 @@ from mnist_hpo.search.tune.factories import (
     trial_resources,
     warm_start_points,
 )
+from mnist_hpo.search.tune.pareto_asha import ParetoASHA
 from mnist_hpo.search.tune.prior import PriorSampler
+from mnist_hpo.search.tune.promotion import PromotingASHA
 from mnist_hpo.search.tune.searcher import OptunaSearcher
 from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
 from mnist_hpo.spaces import load_space, resolve_config, space_from_dict
@@ -56,9 +58,22 @@ def test_flags_reach_settings() -> None:
     assert build_parser().parse_args(["search"]).space == "default"
 
 
+@pytest.mark.parametrize(("flags", "scheduler"), [
+    ([], "asha-promotion"),  # the default: trials wait at their rung
+    (["--objective", "accuracy,params"], "asha"),  # fronts: Ray's ASHA, ranked by fronts
+    (["--objective", "accuracy,params", "--scheduler", "fifo"], "fifo"),
+])
+def test_the_default_scheduler_follows_the_objective(flags: list[str], scheduler: str) -> None:
+    s = settings_from_args(build_parser().parse_args(["search", *flags]))
+    assert (s.scheduler, s.reduction_factor) == (scheduler, 3.0)
+    built = make_tune_config(s, None).scheduler
+    assert isinstance(built, PromotingASHA if scheduler == "asha-promotion" else
+                      ParetoASHA if scheduler == "asha" else FIFOScheduler)
+
+
 def test_tune_config_asha_tpe(tmp_path: Path) -> None:
     s = settings(trials=12, epochs=6, max_concurrent=2, time_budget_s=600.0, seed=3,
-                 grace_period=2, reduction_factor=3.0)
+                 grace_period=2, reduction_factor=3.0, scheduler="asha")
     tc = make_tune_config(s, tmp_path)
     assert (tc.metric, tc.mode, tc.num_samples) == ("val_accuracy", "max", 12)
     assert (tc.max_concurrent_trials, tc.time_budget_s, tc.reuse_actors) == (2, 600.0, True)

@@ -58,15 +58,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trials", type=positive_int, default=20, help="trials (default: 20)")
     p.add_argument("--epochs", type=positive_int,
                    help="maximum epochs per trial (default: the space's)")
-    p.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
-                   help="asha stops poor trials early (Ray's ASHA); asha-promotion pauses "
-                        "each trial at a rung until it is in the top 1/F there (ASHA as "
-                        "published: no free passes for the first trials); fifo runs each "
-                        "to the end")
+    p.add_argument("--scheduler", choices=SCHEDULERS,
+                   help="asha-promotion (default) pauses each trial at a rung until it is "
+                        "in the top 1/F there and starts new ones meanwhile (ASHA as "
+                        "published); asha stops a trial unless it is in the top 1/F of the "
+                        "results so far (Ray's ASHA; the default with a cost --objective); "
+                        "fifo runs each to the end")
     p.add_argument("--grace-period", type=positive_int, default=1, metavar="EPOCHS",
                    help="ASHA: epochs before a trial can be stopped (default: 1)")
-    p.add_argument("--reduction-factor", type=positive_float, default=2.0, metavar="F",
-                   help="ASHA: keep the best 1/F at each rung (default: 2)")
+    p.add_argument("--reduction-factor", type=positive_float, default=3.0, metavar="F",
+                   help="ASHA: keep the best 1/F at each rung (default: 3)")
     p.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
                    help="Optuna sampler (default: tpe)")
     p.add_argument("--cpus-per-trial", type=positive_float, default=1.0, metavar="N",
@@ -122,7 +123,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         space=space,
         name=args.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}",
         storage=args.storage, trials=args.trials, epochs=args.epochs or space.epochs,
-        scheduler=args.scheduler, grace_period=args.grace_period,
+        scheduler=args.scheduler or "", grace_period=args.grace_period,
         reduction_factor=args.reduction_factor, sampler=args.sampler,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,

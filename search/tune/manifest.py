@@ -75,7 +75,7 @@ def settings_from_manifest(manifest: dict[str, Any], storage: str) -> SearchSett
         name=manifest["name"], storage=storage, trials=budget["trials"], epochs=budget["epochs"],
         scheduler={v: k for k, v in SCHEDULER_TYPES.items()}[scheduler["type"]],
         grace_period=scheduler.get("grace_period", 1),
-        reduction_factor=scheduler.get("reduction_factor", 2.0),
+        reduction_factor=scheduler.get("reduction_factor", 3.0),  # fifo records none
         sampler="tpe" if sampler["type"] == "TPESampler" else "random",
         cpus_per_trial=resources["cpus_per_trial"], gpus_per_trial=resources["gpus_per_trial"],
         max_concurrent=budget["max_concurrent"], time_budget_s=budget["time_budget_s"],
