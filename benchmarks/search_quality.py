@@ -6,8 +6,8 @@ all) with the same budget in trial-epochs (every epoch of every trial counts):
   mnist-hpo        the default: the seed network first (ASHA keeps it to its last
                    epoch) and its modern twin (batch norm, cosine decay), then trials
                    drawn near it (the prior, trusted less as trials finish) or by TPE;
-                   ASHA; early-stopped trials told to Optuna as pruned
-  mnist-hpo-cold   --no-warm-start: no seed trial, no prior; TPE + ASHA, told honestly
+                   promotion-type ASHA, η = 3; early-stopped trials told to Optuna as pruned
+  mnist-hpo-cold   --no-warm-start: no seed trial, no prior; TPE + promotion-type ASHA
   seed-network     the tutorial's network alone, trained every epoch: the bar to clear
                    (its budget is its own epochs)
   ray-optuna-asha  Ray's stock OptunaSearch with Optuna's default TPE, + ASHA
@@ -16,11 +16,12 @@ all) with the same budget in trial-epochs (every epoch of every trial counts):
   one-epoch        every configuration one epoch, then the 2 best trained on (Egele et
                    al. 2023: as good as multi-fidelity methods at a fraction of the cost)
 
-Candidates for a new default, run only when ``--systems`` names them:
+The former default, run only when ``--systems`` names them:
 
-  mnist-hpo-promotion, mnist-hpo-cold-promotion
-                   the two above with --scheduler asha-promotion --reduction-factor 3
-                   (promotion-type ASHA: benchmarks/scheduler_replay.py)
+  mnist-hpo-asha, mnist-hpo-cold-asha
+                   the two above with --scheduler asha --reduction-factor 2 (Ray's
+                   stopping-type ASHA, mnist-hpo's default until 2026-11-29; see
+                   benchmarks/scheduler_replay.py for why it changed)
 
 Every system trains the same networks the same way (see ``benchmarks/peers.py``). For
 each run the script records the best validation accuracy against trial-epochs spent, then
@@ -51,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import code_version, machine
-from benchmarks.quality_table import CANDIDATES, SYSTEMS, plot, summarize
+from benchmarks.quality_table import FORMER, SYSTEMS, plot, summarize
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 if TYPE_CHECKING:
@@ -62,9 +63,8 @@ RAY_VARIANTS: dict[str, dict[str, Any]] = {
     "mnist-hpo": {"warm_start": True},
     "mnist-hpo-cold": {},
     "ray-optuna-asha": {"honest_early_stopping": False},
-    "mnist-hpo-promotion": {"warm_start": True, "scheduler": "asha-promotion",
-                            "reduction_factor": 3.0},
-    "mnist-hpo-cold-promotion": {"scheduler": "asha-promotion", "reduction_factor": 3.0},
+    "mnist-hpo-asha": {"warm_start": True, "scheduler": "asha", "reduction_factor": 2.0},
+    "mnist-hpo-cold-asha": {"scheduler": "asha", "reduction_factor": 2.0},
 }
 FULL = {"subset": 10000, "validation": 5000, "epochs": 9, "budget": 45, "seeds": 5,
         "test": 10000}
@@ -78,8 +78,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny scale, one seed (CI)")
     for key, value in FULL.items():
         p.add_argument(f"--{key}", type=int, help=f"(full: {value}, quick: {QUICK[key]})")
-    p.add_argument("--systems", default=",".join(s for s in SYSTEMS if s not in CANDIDATES),
-                   help=f"comma-separated subset (default: all but {', '.join(CANDIDATES)})")
+    p.add_argument("--systems", default=",".join(s for s in SYSTEMS if s not in FORMER),
+                   help=f"comma-separated subset (default: all but {', '.join(FORMER)})")
     p.add_argument("--out", default="benchmarks/results", help="folder for JSON and figure")
     p.add_argument("--replot", metavar="JSON", help="table and figure again from a "
                    "search_quality.json, without searching")

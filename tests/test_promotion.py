@@ -174,12 +174,21 @@ def settings(**overrides: Any) -> SearchSettings:
     return SearchSettings(**values)
 
 
-def test_the_search_builds_it_with_the_seed_kept_and_rays_limit_off() -> None:
+def test_the_search_builds_it_with_both_warm_starts_kept_and_rays_limit_off() -> None:
     built = make_scheduler(settings(reduction_factor=3.0, max_concurrent=2))
     assert isinstance(built, PromotingASHA)
-    seed = trial("seed", **warm_start_points(settings())[0])
+    seed, twin = (trial(name, **point) for name, point in
+                  zip(("seed", "twin"), warm_start_points(settings()), strict=True))
     built.set_search_properties("val_accuracy", "max")
-    assert result(built, seed, 1, 0.1) == CONTINUE
+    # Alone at their rungs, anything else would wait; the warm starts run on.
+    assert [result(built, t, 1, 0.1) for t in (seed, twin)] == [CONTINUE, CONTINUE]
+    assert result(built, twin, 3, 0.2) == CONTINUE
+    assert result(built, trial("draw", batch_size=256), 1, 0.05) == PAUSE  # 3rd of 3
+    # Without the warm start nothing is kept: the same configuration waits.
+    cold = make_scheduler(settings(warm_start=False))
+    cold.set_search_properties("val_accuracy", "max")
+    assert result(cold, trial("seed-alike", **warm_start_points(settings())[0]), 1, 0.9) \
+        == PAUSE
     assert make_tune_config(settings(max_concurrent=2), None).max_concurrent_trials is None
 
 
