@@ -51,8 +51,8 @@ def add_parser(sub: Any) -> None:
         "search", help="search a space: Ray Tune runs the trials, Optuna samples them",
         description="Search a space. Ray Tune dispatches trials over this machine's CPUs and "
                     "GPUs (or a Ray cluster with --address); Optuna's TPE samples "
-                    "configurations; ASHA stops poor trials early. Results go to "
-                    "STORAGE/NAME.")
+                    "configurations; ASHA makes poor trials wait at a rung and stops "
+                    "them. Results go to STORAGE/NAME.")
     p.add_argument("--space", default="default", metavar="NAME|FILE",
                    help="preset or YAML space (default: default)")
     p.add_argument("--trials", type=positive_int, default=20, help="trials (default: 20)")
