@@ -10,7 +10,7 @@ from typing import Any
 from mnist_hpo.search.outputs import versions, write_json
 from mnist_hpo.search.training.data import MnistData, Split
 from mnist_hpo.search.tune.factories import JOURNAL, sampler_settings, warm_start_points
-from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
+from mnist_hpo.search.tune.settings import ASHA_SCHEDULERS, METRIC, MODE, SearchSettings
 from mnist_hpo.spaces import space_from_dict
 
 MANIFEST = "search.json"
@@ -21,7 +21,7 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
                    experiment: str, command: list[str] | None = None) -> dict[str, Any]:
     """The manifest written when a search starts; :func:`finish_manifest` completes it."""
     scheduler: dict[str, Any] = {"type": "FIFOScheduler"}
-    if settings.scheduler in ("asha", "asha-promotion"):
+    if settings.scheduler in ASHA_SCHEDULERS:
         scheduler = {"type": SCHEDULER_TYPES[settings.scheduler],
                      "time_attr": "training_iteration",
                      "max_t": settings.epochs, "grace_period": settings.grace_period,

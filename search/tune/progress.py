@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from ray import tune
 from ray.tune.experiment import Trial
 
-from mnist_hpo.search.tune.settings import METRIC, SearchSettings
+from mnist_hpo.search.tune.settings import ASHA_SCHEDULERS, METRIC, SearchSettings
 
 
 def rungs(max_t: int, grace: int, factor: float) -> list[int]:
@@ -69,7 +69,7 @@ class Progress:
     @classmethod
     def of(cls, settings: SearchSettings, planned: int | None = None) -> Progress:
         # Both ASHA kinds let a 1/η share of a rung go on (the promotion type later).
-        asha = settings.scheduler in ("asha", "asha-promotion")
+        asha = settings.scheduler in ASHA_SCHEDULERS
         return cls(planned=planned or settings.trials, max_epochs=settings.epochs,
                    grace=settings.grace_period if asha else None,
                    factor=settings.reduction_factor if asha else None,

@@ -85,8 +85,7 @@ class PromotingASHA(FIFOScheduler):
         if epoch not in self._results or trial.trial_id in self._promoted[epoch] \
                 or self._metric not in result:
             return TrialScheduler.CONTINUE
-        score = float(result[self._metric])
-        self._results[epoch][trial.trial_id] = score if self._mode != "min" else -score
+        self._results[epoch][trial.trial_id] = self._signed(float(result[self._metric]))
         if is_kept(trial, self._kept) or trial.trial_id in self._top(epoch):
             self._promoted[epoch].add(trial.trial_id)
             return TrialScheduler.CONTINUE
@@ -143,13 +142,16 @@ class PromotingASHA(FIFOScheduler):
         last = max(scores, default=0)
         for rung in self._rungs:
             if rung in scores:
-                self._results[rung][trial.trial_id] = \
-                    scores[rung] if self._mode != "min" else -scores[rung]
+                self._results[rung][trial.trial_id] = self._signed(scores[rung])
                 if rung < last or is_kept(trial, self._kept):
                     self._promoted[rung].add(trial.trial_id)
         if last in self._rungs and trial.trial_id not in self._promoted[last] \
                 and trial.status == Trial.PENDING:
             trial.set_status(Trial.PAUSED)  # type: ignore[no-untyped-call]
+
+    def _signed(self, score: float) -> float:
+        """Higher is better in the rungs, whatever the mode."""
+        return -score if self._mode == "min" else score
 
     def _top(self, rung: int) -> list[str]:
         """The trials in the top ⌊n/η⌋ of the ``n`` results at ``rung``, best first."""

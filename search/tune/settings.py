@@ -14,18 +14,13 @@ MODE = "max"
 #: ``--scheduler``: Ray's ASHA (stopping type), ASHA of the promotion type
 #: (``search/tune/promotion.py``), or every trial to the end.
 SCHEDULERS = ("asha", "asha-promotion", "fifo")
+#: The schedulers that judge trials at rungs of ``grace_period`` × η^k epochs.
+ASHA_SCHEDULERS = ("asha", "asha-promotion")
 #: The promotion type by default: replayed on recorded curves and measured by
 #: ``benchmarks/search_quality.py`` it ends higher than Ray's stopping type in a short
 #: search (README, "Where a cold search's budget goes"). A search on accuracy-cost fronts
 #: uses the stopping type: the promotion type ranks by val_accuracy alone.
 DEFAULT_SCHEDULER, PARETO_SCHEDULER = "asha-promotion", "asha"
-
-
-def default_scheduler(objective: str) -> str:
-    """``--scheduler`` when not given: the promotion type, or for ``--objective`` with a
-    cost, Ray's stopping type ranking rungs by fronts."""
-    return PARETO_SCHEDULER if Objective.parse(objective, None, None).cost_key \
-        else DEFAULT_SCHEDULER
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -53,7 +48,7 @@ class SearchSettings:
     storage: str = "experiments"
     trials: int = 20
     epochs: int = 5
-    #: ``""``: :func:`default_scheduler` for the objective.
+    #: ``""``: :data:`DEFAULT_SCHEDULER`, or :data:`PARETO_SCHEDULER` for a cost objective.
     scheduler: str = ""
     grace_period: int = 1
     reduction_factor: float = 3.0
@@ -80,7 +75,8 @@ class SearchSettings:
     def __post_init__(self) -> None:
         goal = self.goal  # raises UsageError on a bad --objective or limit
         if not self.scheduler:
-            object.__setattr__(self, "scheduler", default_scheduler(self.objective))
+            object.__setattr__(self, "scheduler",
+                               PARETO_SCHEDULER if goal.cost_key else DEFAULT_SCHEDULER)
         if goal.multi and not self.honest_early_stopping:
             raise UsageError("--objective with a cost needs mnist-hpo's own searcher")
         if goal.limits and self.sampler != "tpe":
