@@ -95,7 +95,8 @@ def test_export_refuses_a_model_that_is_not_its_record(budget_run: tuple[Path, s
 
 def test_no_trial_stays_running_in_optuna(budget_run: tuple[Path, str]) -> None:
     experiment, stdout = budget_run
-    assert "Epoch budget reached after 2 of 4 trials." in stdout
+    assert "Epoch budget reached after 2 of 4 trials; 1 more was in progress and stopped " \
+        "early." in stdout
     manifest = json.loads((experiment / "search.json").read_text())
     assert manifest["status"] == "epoch budget reached"
     storage = optuna.storages.JournalStorage(

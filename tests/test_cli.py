@@ -67,3 +67,24 @@ def test_train_never_overwrites(tmp_path: Path, mnist_path: Path) -> None:
     assert proc.returncode == 2
     assert "already exists and is not an empty folder" in proc.stderr
     assert (out / "model.keras").read_text() == "an earlier run"
+
+
+@pytest.mark.parametrize(("in_progress", "line"), [
+    (9, "Time budget reached after 2 of 40 trials; 9 more were in progress and stopped "
+        "early."),
+    (1, "Time budget reached after 2 of 40 trials; 1 more was in progress and stopped "
+        "early."),
+    (0, "Time budget reached after 2 of 40 trials.")])
+def test_a_budget_end_counts_the_trials_it_cut(in_progress: int, line: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # Under the promotion type most trials of a short search wait at a rung when the budget
+    # ends: "after 2 of 40 trials" alone read as if only 2 had run (README's 30-minute
+    # search started 11).
+    from mnist_hpo.reports.status import SearchStatus
+    from mnist_hpo.search.cli.search import report_outcome
+    from mnist_hpo.search.tune.driver import SearchOutcome
+
+    outcome = SearchOutcome("experiments/x", SearchStatus.TIME_BUDGET, 2, 40, 0, 2, 0.9942,
+                            {"batch_norm": True}, None, in_progress=in_progress)
+    assert report_outcome(outcome) == 0
+    assert capsys.readouterr().out.splitlines()[1] == line

@@ -48,6 +48,9 @@ class SearchOutcome:
     best_config: dict[str, Any] | None
     best_checkpoint: str | None
     failed: list[tuple[int, str]] = field(default_factory=list)
+    #: Trials still in progress when the search ended (training, or paused at a rung by
+    #: the promotion type): a budget stops them early, an interruption leaves them to resume.
+    in_progress: int = 0
 
 
 def experiment_location(settings: SearchSettings) -> tuple[str, Path | None]:
@@ -236,7 +239,8 @@ def _conclude(experiment: Path, settings: SearchSettings, elapsed: float) -> Sea
         str(experiment), status, len(done), settings.trials, len(failed),
         best.number if best else None, best.best_val_accuracy if best else None,
         best.params if best else None,
-        str(best.checkpoint) if best and best.checkpoint else None, failed)
+        str(best.checkpoint) if best and best.checkpoint else None, failed,
+        len(records.trials) - len(done))
 
 
 def _from_grid(grid: Any, where: str, planned: int) -> SearchOutcome:
