@@ -167,10 +167,10 @@ def report_outcome(outcome: SearchOutcome) -> int:
         print(f"Interrupted after {outcome.trials} of {outcome.planned} trials; the experiment "
               f"is saved. Continue it with: mnist-hpo resume {outcome.experiment}")
     elif status in (SearchStatus.TIME_BUDGET, SearchStatus.EPOCH_BUDGET):
-        cut = outcome.in_progress
-        print(f"{status.value.capitalize()} after {outcome.trials} of {outcome.planned} "
-              f"trials" + (f"; {cut} more {'was' if cut == 1 else 'were'} in progress and "
-                           "stopped early." if cut else "."))
+        ended = f"{status.value.capitalize()} after {outcome.trials} of {outcome.planned} trials"
+        if cut := outcome.in_progress:
+            ended += f"; {cut} more {'was' if cut == 1 else 'were'} in progress and stopped early"
+        print(ended + ".")
     elif status is SearchStatus.FAILURE_BUDGET:
         print(f"Stopped: {len(outcome.failed)} trials failed, the --max-failed-trials budget:")
         for number, reason in outcome.failed:
