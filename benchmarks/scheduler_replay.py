@@ -15,6 +15,10 @@ time. What it measures is the schedule alone, not the sampler (no TPE) and not w
                 a trial waits at its rung; a free worker continues the best waiting trial
                 that is in the top 1/η of its rung, else starts a new configuration;
                 mnist-hpo's ``--scheduler asha-promotion`` makes each decision
+  asha-promote, budget planned
+                the same scheduler told the epoch budget (``--epoch-budget``): no trial
+                passes the first rung until only the 2 finalists' epochs are left, then the
+                best trials are trained on
   one-epoch     every configuration one epoch, then the 2 best trained on (Egele et al.
                 2023), as in ``benchmarks/search_quality.py``
   fifo          every trial runs every epoch
@@ -88,7 +92,7 @@ def asha(pool: Sequence[Curve], rng: random.Random, *, budget: int, workers: int
 
 
 def asha_promote(pool: Sequence[Curve], rng: random.Random, *, budget: int, workers: int,
-                 eta: float = 3, grace: int = 1) -> Outcome:
+                 eta: float = 3, grace: int = 1, plan_end: bool = False) -> Outcome:
     """Promotion-type ASHA (Li et al. 2020, Algorithm 2): trials pause at each rung. Its
     decisions are mnist-hpo's own ``PromotingASHA``'s, through a stand-in for Ray's
     controller that, like Ray, asks the searcher for a new trial whenever none is pending."""
@@ -99,6 +103,7 @@ def asha_promote(pool: Sequence[Curve], rng: random.Random, *, budget: int, work
 
     max_t = len(pool[0])
     scheduler = PromotingASHA(max_t=max_t, grace_period=grace, reduction_factor=eta,
+                              epoch_budget=budget if plan_end else None,
                               metric="val_accuracy", mode="max")
     curves: dict[int, Curve] = {}
     seen: list[tuple[float, int]] = []
@@ -178,6 +183,7 @@ SCHEDULES: dict[str, tuple[Schedule, dict[str, Any]]] = {
     "asha-promote η=2": (asha_promote, {"eta": 2}),
     "asha-promote η=3": (asha_promote, {"eta": 3}),
     "asha-promote η=4": (asha_promote, {"eta": 4}),
+    "asha-promote, budget planned": (asha_promote, {"eta": 3, "plan_end": True}),
     "one-epoch, 2 finalists": (one_epoch, {}),
     "fifo": (fifo, {}),
 }

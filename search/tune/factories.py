@@ -171,7 +171,8 @@ def make_scheduler(settings: SearchSettings) -> TrialScheduler:
         return PromotingASHA(kept=warm_start_points(settings), max_t=settings.epochs,
                              grace_period=settings.grace_period,
                              reduction_factor=settings.reduction_factor,
-                             max_concurrent=settings.max_concurrent)
+                             max_concurrent=settings.max_concurrent,
+                             epoch_budget=settings.epoch_budget)
     if settings.goal.cost_key:
         return ParetoASHA(cost_key=settings.goal.cost_key, max_t=settings.epochs,
                           grace_period=settings.grace_period,

@@ -14,6 +14,16 @@ best paused trial that has since entered its rung's top (the highest rung first)
 starts a new configuration. Trials that never enter it stay paused until the search ends
 and are then stopped, as early-stopped trials.
 
+With an epoch budget (``--epoch-budget``) the scheduler also plans the search's end: once
+the epochs trained, plus one for each trial training, reach the budget less the epochs
+``finalists`` trials need from the first rung to the last, no new configuration starts;
+the free workers carry the best unfinished trials (the highest rung first, then the best
+score there) to the end, and a trial reaching a rung below them waits. Without it the search
+would end with a dozen trials cut at epoch 1–3 and its best configurations unfinished: a
+first rung as wide as the budget allows, then the best trained on, is the one-epoch
+baseline of Egele et al. (2023), here with TPE drawing the configurations and the rungs
+on the way still judging.
+
 Ray saves no scheduler state: after ``mnist-hpo resume`` this object is the copy pickled
 when the search began, with empty rungs, and every unfinished trial comes back PENDING,
 which Ray starts whatever the scheduler says. So as Ray adds each restored trial, the rungs
@@ -50,10 +60,15 @@ class PromotingASHA(FIFOScheduler):
             :class:`~mnist_hpo.search.tune.asha.SeedKeepingASHA`); their results still
             count in the rungs.
         max_concurrent: Trials training at once (Ray's own limit would count paused trials).
+        epoch_budget: The search's budget in trial-epochs, counted as
+            :class:`~mnist_hpo.search.tune.callbacks.EpochBudget` counts it; ``None``: no
+            end is planned.
+        finalists: Trials the end of an epoch budget is kept for.
     """
 
     def __init__(self, *, max_t: int, grace_period: int, reduction_factor: float,
                  kept: list[dict[str, Any]] | None = None, max_concurrent: int | None = None,
+                 epoch_budget: int | None = None, finalists: int = 2,
                  time_attr: str = "training_iteration", metric: str | None = None,
                  mode: str | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -66,6 +81,8 @@ class PromotingASHA(FIFOScheduler):
         self._results: dict[int, dict[str, float]] = {r: {} for r in self._rungs}
         self._promoted: dict[int, set[str]] = {r: set() for r in self._rungs}
         self._seen: set[str] = set()
+        self._budget, self._finalists = epoch_budget, finalists
+        self._epochs: dict[str, int] = {}  # trial id -> epochs trained, as EpochBudget counts
 
     def set_search_properties(self, metric: str | None, mode: str | None,
                               **spec: Any) -> bool:
@@ -78,6 +95,7 @@ class PromotingASHA(FIFOScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]
                         ) -> str:
         epoch = int(result.get(self._time_attr, 0))
+        self._epochs[trial.trial_id] = max(self._epochs.get(trial.trial_id, 0), epoch)
         if epoch >= self._max_t:
             return TrialScheduler.STOP
         # A trial restarted from an older checkpoint reports a rung again: once it has
@@ -86,7 +104,16 @@ class PromotingASHA(FIFOScheduler):
                 or self._metric not in result:
             return TrialScheduler.CONTINUE
         self._results[epoch][trial.trial_id] = self._signed(float(result[self._metric]))
-        if is_kept(trial, self._kept) or trial.trial_id in self._top(epoch):
+        if is_kept(trial, self._kept):
+            self._promoted[epoch].add(trial.trial_id)
+            return TrialScheduler.CONTINUE
+        if self._budget is not None:  # the end is planned: breadth, then the finalists
+            if self._finishing(tune_controller) and \
+                    trial.trial_id in self._finishers(tune_controller):
+                self._promoted[epoch].add(trial.trial_id)
+                return TrialScheduler.CONTINUE
+            return TrialScheduler.PAUSE
+        if trial.trial_id in self._top(epoch):
             self._promoted[epoch].add(trial.trial_id)
             return TrialScheduler.CONTINUE
         return TrialScheduler.PAUSE
@@ -97,6 +124,12 @@ class PromotingASHA(FIFOScheduler):
                 sum(t.status == Trial.RUNNING for t in trials) >= self._max_concurrent:
             return None
         paused: dict[str, Trial] = {t.trial_id: t for t in trials if t.status == Trial.PAUSED}
+        if self._budget is not None:
+            if paused and self._finishing(tune_controller):
+                best = next(t for t in self._candidates(trials) if t in paused)
+                self._promoted[max(self._reached(best))].add(best)
+                return paused[best]
+            return next((t for t in trials if t.status == Trial.PENDING), None)
         for rung in reversed(self._rungs):  # the furthest trials first
             for trial_id in self._top(rung):
                 if trial_id in paused and trial_id not in self._promoted[rung]:
@@ -140,6 +173,7 @@ class PromotingASHA(FIFOScheduler):
             log.warning("trial %s: its rungs are not restored (%s)", trial.trial_id, err)
             return
         last = max(scores, default=0)
+        self._epochs[trial.trial_id] = max(self._epochs.get(trial.trial_id, 0), last)
         for rung in self._rungs:
             if rung in scores:
                 self._results[rung][trial.trial_id] = self._signed(scores[rung])
@@ -148,6 +182,42 @@ class PromotingASHA(FIFOScheduler):
         if last in self._rungs and trial.trial_id not in self._promoted[last] \
                 and trial.status == Trial.PENDING:
             trial.set_status(Trial.PAUSED)  # type: ignore[no-untyped-call]
+
+    def _finishing(self, tune_controller: Any) -> bool:
+        """Whether the budget left is the finalists': the epochs trained, plus one for each
+        trial training now, reach the epoch budget less ``finalists`` × the epochs from the
+        first rung to ``max_t``; or no configuration is left to start."""
+        if self._budget is None:
+            return False
+        trials: list[Trial] = tune_controller.get_trials()
+        if tune_controller.search_alg.is_finished() and \
+                not any(t.status == Trial.PENDING for t in trials):
+            return True  # --trials reached: nothing new will come to spend the budget on
+        running = sum(t.status == Trial.RUNNING for t in trials)
+        reserve = self._finalists * (self._max_t - self._rungs[0]) if self._rungs else 0
+        return sum(self._epochs.values()) + running >= self._budget - reserve
+
+    def _candidates(self, trials: list[Trial]) -> list[str]:
+        """The unfinished (running or paused) trials with a result at a rung, not kept ones,
+        best first: the highest rung reached, then the score there."""
+        unfinished = [t.trial_id for t in trials if t.status in (Trial.RUNNING, Trial.PAUSED)
+                      and not is_kept(t, self._kept) and self._reached(t.trial_id)]
+
+        def rank(trial_id: str) -> tuple[int, float]:
+            rung = max(self._reached(trial_id))
+            return rung, self._results[rung][trial_id]
+        return sorted(unfinished, key=rank, reverse=True)
+
+    def _finishers(self, tune_controller: Any) -> list[str]:
+        """The candidates the end of the budget goes to: the best ``finalists``, less one
+        for each kept trial still training (it takes a worker anyway), at least one."""
+        trials: list[Trial] = tune_controller.get_trials()
+        kept = sum(t.status == Trial.RUNNING and is_kept(t, self._kept) for t in trials)
+        return self._candidates(trials)[:max(1, self._finalists - kept)]
+
+    def _reached(self, trial_id: str) -> list[int]:
+        """The rungs where ``trial_id`` has a result."""
+        return [r for r in self._rungs if trial_id in self._results[r]]
 
     def _signed(self, score: float) -> float:
         """Higher is better in the rungs, whatever the mode."""

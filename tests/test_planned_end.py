@@ -1,0 +1,139 @@
+"""Promotion-type ASHA with an epoch budget (search/tune/promotion.py): breadth at the first
+rung, then the budget's end goes to the best trials. Decision by decision, against a
+stand-in for Ray's controller; no Ray runtime, no TensorFlow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ray.tune.experiment import Trial
+from test_promotion import (
+    CONTINUE,
+    PAUSE,
+    STOP,
+    Controller,
+    restored,
+    scheduler,
+    settings,
+    trial,
+)
+
+from mnist_hpo.search.tune.factories import make_scheduler
+
+
+def report(s: Any, controller: Controller, t: Any, epoch: int, accuracy: float) -> str:
+    decision: str = s.on_trial_result(controller, t, {"training_iteration": epoch,
+                                                      "val_accuracy": accuracy})
+    if decision == PAUSE:
+        t.status = Trial.PAUSED
+    elif decision == STOP:
+        t.status = Trial.TERMINATED
+    return decision
+
+
+def run(s: Any, controller: Controller) -> Any:
+    chosen = s.choose_trial_to_run(controller)
+    if chosen is not None:
+        chosen.status = Trial.RUNNING
+    return chosen
+
+
+def test_breadth_first_then_the_two_best_are_trained_to_the_end() -> None:
+    # 9 epochs, first rung 1, 2 finalists: the last 2 × 8 = 16 of 22 trial-epochs are theirs,
+    # so a new configuration starts while epochs trained + trials training < 22 - 16 = 6:
+    # six configurations, as the one-epoch baseline would train.
+    s = scheduler(epoch_budget=22)
+    pending = trial("p0", Trial.PENDING)
+    controller = Controller([pending])
+    draws = []
+    for i, accuracy in enumerate((0.95, 0.97, 0.90, 0.96, 0.93, 0.94)):
+        t = run(s, controller)
+        assert t is pending, "a new configuration, not a paused one, while there is breadth"
+        # The best result at the rung so far waits too: it would pass in plain ASHA.
+        assert report(s, controller, t, 1, accuracy) == PAUSE
+        draws.append(t)
+        pending = trial(f"p{i + 1}", Trial.PENDING)
+        controller.trials.append(pending)  # Ray keeps one new configuration pending
+    # 6 epochs trained: the end is the finalists'.
+    first = run(s, controller)
+    assert first is draws[1]  # 0.97: the best at the rung
+    second = run(s, controller)
+    assert second is draws[3]  # 0.96
+    assert report(s, controller, first, 2, 0.975) == CONTINUE  # between rungs
+    assert report(s, controller, first, 3, 0.98) == CONTINUE  # a finalist
+    assert report(s, controller, second, 3, 0.97) == CONTINUE
+    assert report(s, controller, first, 9, 0.99) == STOP
+    # A worker freed before the budget ends goes to the next best, not to a new draw.
+    assert run(s, controller) is draws[0]  # 0.95
+
+
+def test_a_trial_reaching_a_rung_below_the_finalists_waits_for_them() -> None:
+    s = scheduler(epoch_budget=18)  # the end is planned from the first result on
+    a, b, c = trial("a"), trial("b"), trial("c")
+    controller = Controller([a, b, c])
+    assert report(s, controller, a, 1, 0.98) == CONTINUE  # alone: the best candidate
+    assert report(s, controller, b, 1, 0.97) == CONTINUE  # second of two finalists
+    assert report(s, controller, c, 1, 0.96) == PAUSE  # third
+    # The finalists are ranked by the furthest rung first: "a" at epoch 3 outranks any
+    # result at epoch 1.
+    assert report(s, controller, a, 3, 0.90) == CONTINUE
+
+
+def test_kept_trials_run_on_and_leave_one_finalist_to_the_rest() -> None:
+    s = scheduler(epoch_budget=18, kept=[{"batch_size": 32}])
+    seed, a, b = trial("seed", batch_size=32), trial("a"), trial("b")
+    controller = Controller([seed, a, b])
+    assert report(s, controller, seed, 1, 0.50) == CONTINUE  # worst, but kept
+    assert report(s, controller, a, 1, 0.97) == CONTINUE  # the seed takes a worker anyway
+    assert report(s, controller, b, 1, 0.96) == PAUSE
+
+
+def test_when_no_configuration_is_left_the_paused_ones_are_trained_on() -> None:
+    # --trials reached long before the epoch budget: without this the paused trials would
+    # wait for breadth that never comes.
+    s = scheduler(epoch_budget=1000)
+    a, b = trial("a"), trial("b")
+    controller = Controller([a, b], searcher_finished=True)
+    assert report(s, controller, a, 1, 0.90) == CONTINUE
+    assert report(s, controller, b, 1, 0.95) == CONTINUE
+    b.status = Trial.PAUSED  # as if it had waited
+    a.status = Trial.TERMINATED
+    assert run(s, controller) is b
+
+
+def test_a_resumed_search_counts_the_epochs_already_trained(tmp_path: Path) -> None:
+    s = scheduler(epoch_budget=21)  # the end: from 5 epochs trained + training on
+    old = [restored(tmp_path, "x", [0.95, 0.96]), restored(tmp_path, "y", [0.97])]
+    new = trial("new", Trial.PENDING)
+    controller = Controller([*old, new])
+    for t in old:
+        s.on_trial_add(controller, t)
+    assert [t.status for t in old] == [Trial.PENDING, Trial.PAUSED]
+    # 3 epochs trained and "x" restarting make 4: the free worker starts a new configuration
+    # ("x", PENDING, is Ray's to start), not "y", which waits at its rung.
+    old[0].status = Trial.RUNNING
+    assert run(s, controller) is new
+    # 4 trained, 2 training: the finalists' time. "new" (0.99) and "y" (0.97) are the two
+    # best; "x" (0.95 at epoch 1) is third and waits at its next rung.
+    assert report(s, controller, new, 1, 0.99) == CONTINUE
+    assert report(s, controller, old[0], 3, 0.98) == CONTINUE  # now first, at a higher rung
+    # Second at epoch 3 still outranks "y" at epoch 1: the furthest rung first, as in ASHA.
+    assert report(s, controller, new, 3, 0.96) == CONTINUE
+    assert report(s, controller, old[0], 9, 0.985) == STOP
+    assert run(s, controller) is old[1]  # a freed worker: the best one waiting
+
+
+def test_the_search_hands_its_epoch_budget_to_the_scheduler() -> None:
+    planned: Any = make_scheduler(settings(epoch_budget=45))
+    plain: Any = make_scheduler(settings())
+    planned.set_search_properties("val_accuracy", "max")
+    plain.set_search_properties("val_accuracy", "max")
+    # The best of three at epoch 1 passes in plain ASHA; with a budget of 45 it waits.
+    controller = Controller([])
+    outcomes = []
+    for s in (planned, plain):
+        for name, accuracy in (("a", 0.90), ("b", 0.91), ("c", 0.99)):
+            decision = report(s, controller, trial(name, batch_size=256), 1, accuracy)
+        outcomes.append(decision)
+    assert outcomes == [PAUSE, CONTINUE]
