@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 SYSTEMS = {
-    "mnist-hpo": "seed, its twin, prior + TPE, promotion ASHA η=3, honest stopping (default)",
-    "mnist-hpo-cold": "mnist-hpo --no-warm-start: TPE + promotion ASHA, no seed, no prior",
+    "mnist-hpo": "seed, its twin, prior + TPE, promotion ASHA, end planned (default)",
+    "mnist-hpo-cold": "mnist-hpo --no-warm-start: TPE + the same ASHA, no seed, no prior",
     "seed-network": "the tutorial's network alone, every epoch",
     "ray-optuna-asha": "Ray's stock OptunaSearch (Optuna's default TPE) + ASHA",
     "keras-tuner": "Keras Tuner Hyperband",
@@ -19,9 +19,13 @@ SYSTEMS = {
     "one-epoch": "every configuration 1 epoch, then the 2 best trained on",
     "mnist-hpo-asha": "mnist-hpo, --scheduler asha --reduction-factor 2 (the former default)",
     "mnist-hpo-cold-asha": "--no-warm-start, --scheduler asha --reduction-factor 2",
+    "mnist-hpo-unplanned": "mnist-hpo, promotion ASHA η=3 not told the budget (former)",
+    "mnist-hpo-cold-unplanned": "--no-warm-start, promotion ASHA η=3 not told the budget",
 }
-#: The former default (Ray's stopping ASHA, η = 2): run when ``--systems`` names them.
-FORMER = ("mnist-hpo-asha", "mnist-hpo-cold-asha")
+#: Former defaults (Ray's stopping ASHA, η = 2; promotion ASHA without the planned end):
+#: run when ``--systems`` names them.
+FORMER = ("mnist-hpo-asha", "mnist-hpo-cold-asha", "mnist-hpo-unplanned",
+          "mnist-hpo-cold-unplanned")
 OURS = ("mnist-hpo", "mnist-hpo-cold")
 #: mnist-hpo's mean curve should reach each peer's final mean best within this share.
 REACH_GOAL = 1 / 3

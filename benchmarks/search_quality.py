@@ -6,8 +6,10 @@ all) with the same budget in trial-epochs (every epoch of every trial counts):
   mnist-hpo        the default: the seed network first (ASHA keeps it to its last
                    epoch) and its modern twin (batch norm, cosine decay), then trials
                    drawn near it (the prior, trusted less as trials finish) or by TPE;
-                   promotion-type ASHA, η = 3; early-stopped trials told to Optuna as pruned
-  mnist-hpo-cold   --no-warm-start: no seed trial, no prior; TPE + promotion-type ASHA
+                   promotion-type ASHA told the epoch budget (breadth at the first rung,
+                   then the 2 best trained to the end); early-stopped trials told to Optuna
+                   as pruned
+  mnist-hpo-cold   --no-warm-start: no seed trial, no prior; TPE + the same scheduler
   seed-network     the tutorial's network alone, trained every epoch: the bar to clear
                    (its budget is its own epochs)
   ray-optuna-asha  Ray's stock OptunaSearch with Optuna's default TPE, + ASHA
@@ -22,6 +24,9 @@ The former default, run only when ``--systems`` names them:
                    the two above with --scheduler asha --reduction-factor 2 (Ray's
                    stopping-type ASHA, mnist-hpo's default until 2026-11-29; see
                    benchmarks/scheduler_replay.py for why it changed)
+  mnist-hpo-unplanned, mnist-hpo-cold-unplanned
+                   the two above with promotion-type ASHA not told the epoch budget: η = 3
+                   promotions to the end, the default from 2026-11-29 until 2026-11-29 11:10
 
 Every system trains the same networks the same way (see ``benchmarks/peers.py``). For
 each run the script records the best validation accuracy against trial-epochs spent, then
@@ -65,6 +70,8 @@ RAY_VARIANTS: dict[str, dict[str, Any]] = {
     "ray-optuna-asha": {"honest_early_stopping": False},
     "mnist-hpo-asha": {"warm_start": True, "scheduler": "asha", "reduction_factor": 2.0},
     "mnist-hpo-cold-asha": {"scheduler": "asha", "reduction_factor": 2.0},
+    "mnist-hpo-unplanned": {"warm_start": True, "plan_end": False},
+    "mnist-hpo-cold-unplanned": {"plan_end": False},
 }
 FULL = {"subset": 10000, "validation": 5000, "epochs": 9, "budget": 45, "seeds": 5,
         "test": 10000}

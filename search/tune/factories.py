@@ -172,7 +172,8 @@ def make_scheduler(settings: SearchSettings) -> TrialScheduler:
                              grace_period=settings.grace_period,
                              reduction_factor=settings.reduction_factor,
                              max_concurrent=settings.max_concurrent,
-                             epoch_budget=settings.epoch_budget)
+                             epoch_budget=settings.epoch_budget if settings.plan_end
+                             else None)
     if settings.goal.cost_key:
         return ParetoASHA(cost_key=settings.goal.cost_key, max_t=settings.epochs,
                           grace_period=settings.grace_period,

@@ -67,6 +67,9 @@ class SearchSettings:
     max_failures: int = 0
     max_failed_trials: int | None = None
     honest_early_stopping: bool = True
+    #: Whether promotion-type ASHA is told the epoch budget to plan the search's end (no
+    #: flag: ``False`` is how ``benchmarks/search_quality.py`` re-runs the earlier default).
+    plan_end: bool = True
     warm_start: bool = True
     objective: str = "accuracy"
     max_params: int | None = None
