@@ -80,6 +80,20 @@ def test_a_trial_reaching_a_rung_below_the_finalists_waits_for_them() -> None:
     assert report(s, controller, a, 3, 0.90) == CONTINUE
 
 
+def test_a_finalist_waits_while_a_better_one_waits_for_a_worker() -> None:
+    s = scheduler(epoch_budget=19)  # breadth while epochs trained + training on < 3
+    a, b = trial("a"), trial("b")
+    controller = Controller([a, b])
+    assert report(s, controller, a, 1, 0.97) == PAUSE  # 1 trained, b on: breadth
+    c = trial("c")
+    controller.trials.append(c)  # a new configuration on the free worker
+    # 2 trained and c on: the end. "b" is second of two, but "a", better, is waiting.
+    assert report(s, controller, b, 1, 0.96) == PAUSE
+    assert run(s, controller) is a
+    assert report(s, controller, c, 1, 0.10) == PAUSE  # third
+    assert run(s, controller) is b  # second, and nothing better waits
+
+
 def test_kept_trials_run_on_and_leave_one_finalist_to_the_rest() -> None:
     s = scheduler(epoch_budget=18, kept=[{"batch_size": 32}])
     seed, a, b = trial("seed", batch_size=32), trial("a"), trial("b")

@@ -4,6 +4,7 @@ while paused when the search runs out of trials, and records that say so."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import optuna
@@ -55,3 +56,26 @@ def test_paused_trials_resume_and_the_losers_end_stopped(mnist_path: Path,
                      str(mnist_path), "--out", str(tmp_path / "model"))
     assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
     assert "as recorded" in export.stdout
+
+
+def test_an_epoch_budget_goes_to_breadth_then_to_the_two_best(mnist_path: Path,
+                                                              tmp_path: Path) -> None:
+    # 8 trial-epochs of 3-epoch trials: the last 2 × 2 go to two finalists, so four
+    # configurations get one epoch each first. One trial at a time (it asks for every CPU),
+    # so no trial is decided while another is still in its first epoch.
+    proc = run_cli("search", "--space", str(REPO / "tests/data/asha_space.yaml"),
+                   "--trials", "20", "--epochs", "3", "--epoch-budget", "8",
+                   "--cpus-per-trial", str(os.cpu_count() or 1), "--subset", "1500",
+                   "--validation", "1000", "--seed", "0", "--data", str(mnist_path),
+                   "--storage", str(tmp_path), "--name", "planned")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Epoch budget reached" in proc.stdout
+
+    trials = [t for t in load_experiment(tmp_path / "planned").trials if t.epochs_run]
+    assert sum(t.epochs_run for t in trials) == 8
+    assert len(trials) == 4
+    first = {t.number: t.epochs[0]["val_accuracy"] for t in trials}
+    finalists = [t for t in trials if t.epochs_run > 1]
+    assert sorted(t.number for t in finalists) == \
+        sorted(sorted(first, key=lambda n: -first[n])[:2])  # the two best after epoch 1
+    assert all(t.epochs_run == 3 and t.state is TrialState.COMPLETED for t in finalists)

@@ -80,7 +80,8 @@ def add_parser(sub: Any) -> None:
                    help="stop starting trials after this long: 90s, 30m, 2h (default: none)")
     p.add_argument("--epoch-budget", type=positive_int, metavar="N",
                    help="stop the search once N epochs have been trained, all trials "
-                        "together (default: none)")
+                        "together; asha-promotion plans for it: one epoch per configuration "
+                        "first, the last epochs for the two best (default: none)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the sampler, the data split and every trial (default: 0)")
     p.add_argument("--address", metavar="HOST:PORT|auto",

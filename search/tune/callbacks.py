@@ -103,6 +103,19 @@ class StoppedMark(tune.Callback):
                 f"epoch {int((trial.last_result or {}).get('training_iteration', 0))}\n")
 
 
+class FolderForEveryTrial(tune.Callback):
+    """Gives each trial Ray never started its folder when the search ends. Ray names a
+    trial's folder when it starts it, and its ``ResultGrid`` fails on a trial without one
+    (``Should not access trial_fs_path``): under promotion-type ASHA a worker may go to a
+    paused trial while the searcher's next configuration waits, and a budget can end the
+    search then."""
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        for trial in trials:
+            if not trial.relative_logdir:
+                trial.init_local_path()  # type: ignore[no-untyped-call]
+
+
 class EpochBudget(tune.Stopper):
     """Stops the whole search once ``limit`` epochs have been trained, counting every trial's
     every epoch: a budget in compute that means the same on any machine (benchmarks compare

@@ -19,6 +19,7 @@ from mnist_hpo.search.tune.callbacks import (
     CostLimit,
     EpochBudget,
     FailureBudget,
+    FolderForEveryTrial,
     StoppedMark,
     trial_dirname,
 )
@@ -229,7 +230,7 @@ def make_run_config(settings: SearchSettings, storage_path: str,
         # A failed trial (an exception, a lost node) is retried from its last checkpoint
         # this many times, then recorded as errored; the search goes on either way.
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        callbacks=[*callbacks, budget, StoppedMark()],
+        callbacks=[*callbacks, budget, StoppedMark(), FolderForEveryTrial()],
         stop=stop,
         verbose=0,
     )

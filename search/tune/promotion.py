@@ -83,6 +83,8 @@ class PromotingASHA(FIFOScheduler):
         self._seen: set[str] = set()
         self._budget, self._finalists = epoch_budget, finalists
         self._epochs: dict[str, int] = {}  # trial id -> epochs trained, as EpochBudget counts
+        # Told to pause: Ray shows such a trial RUNNING until its checkpoint is saved.
+        self._pausing: set[str] = set()
 
     def set_search_properties(self, metric: str | None, mode: str | None,
                               **spec: Any) -> bool:
@@ -96,6 +98,7 @@ class PromotingASHA(FIFOScheduler):
                         ) -> str:
         epoch = int(result.get(self._time_attr, 0))
         self._epochs[trial.trial_id] = max(self._epochs.get(trial.trial_id, 0), epoch)
+        self._pausing.discard(trial.trial_id)
         if epoch >= self._max_t:
             return TrialScheduler.STOP
         # A trial restarted from an older checkpoint reports a rung again: once it has
@@ -108,10 +111,11 @@ class PromotingASHA(FIFOScheduler):
             self._promoted[epoch].add(trial.trial_id)
             return TrialScheduler.CONTINUE
         if self._budget is not None:  # the end is planned: breadth, then the finalists
-            if self._finishing(tune_controller) and \
-                    trial.trial_id in self._finishers(tune_controller):
+            if self._finishing(tune_controller, reporting=trial) and \
+                    self._is_finalist(trial.trial_id, tune_controller):
                 self._promoted[epoch].add(trial.trial_id)
                 return TrialScheduler.CONTINUE
+            self._pausing.add(trial.trial_id)
             return TrialScheduler.PAUSE
         if trial.trial_id in self._top(epoch):
             self._promoted[epoch].add(trial.trial_id)
@@ -127,8 +131,11 @@ class PromotingASHA(FIFOScheduler):
         if self._budget is not None:
             if paused and self._finishing(tune_controller):
                 best = next(t for t in self._candidates(trials) if t in paused)
-                self._promoted[max(self._reached(best))].add(best)
-                return paused[best]
+                if self._is_finalist(best, tune_controller):
+                    self._promoted[max(self._reached(best))].add(best)
+                    self._pausing.discard(best)
+                    return paused[best]
+            # Ray starts a pending trial on a free worker whatever this returns.
             return next((t for t in trials if t.status == Trial.PENDING), None)
         for rung in reversed(self._rungs):  # the furthest trials first
             for trial_id in self._top(rung):
@@ -183,24 +190,28 @@ class PromotingASHA(FIFOScheduler):
                 and trial.status == Trial.PENDING:
             trial.set_status(Trial.PAUSED)  # type: ignore[no-untyped-call]
 
-    def _finishing(self, tune_controller: Any) -> bool:
+    def _finishing(self, tune_controller: Any, reporting: Trial | None = None) -> bool:
         """Whether the budget left is the finalists': the epochs trained, plus one for each
-        trial training now, reach the epoch budget less ``finalists`` × the epochs from the
-        first rung to ``max_t``; or no configuration is left to start."""
+        trial training on (not ``reporting``, which is being decided), reach the epoch
+        budget less ``finalists`` × the epochs from the first rung to ``max_t``; or no
+        configuration is left to start."""
         if self._budget is None:
             return False
         trials: list[Trial] = tune_controller.get_trials()
         if tune_controller.search_alg.is_finished() and \
                 not any(t.status == Trial.PENDING for t in trials):
             return True  # --trials reached: nothing new will come to spend the budget on
-        running = sum(t.status == Trial.RUNNING for t in trials)
+        running = sum(t.status == Trial.RUNNING and t is not reporting
+                      and t.trial_id not in self._pausing for t in trials)
         reserve = self._finalists * (self._max_t - self._rungs[0]) if self._rungs else 0
         return sum(self._epochs.values()) + running >= self._budget - reserve
 
     def _candidates(self, trials: list[Trial]) -> list[str]:
-        """The unfinished (running or paused) trials with a result at a rung, not kept ones,
-        best first: the highest rung reached, then the score there."""
-        unfinished = [t.trial_id for t in trials if t.status in (Trial.RUNNING, Trial.PAUSED)
+        """The unfinished trials (running, paused, or pending: being resumed) with a result
+        at a rung, not kept ones, best first: the highest rung reached, then the score
+        there."""
+        unfinished = [t.trial_id for t in trials
+                      if t.status in (Trial.RUNNING, Trial.PAUSED, Trial.PENDING)
                       and not is_kept(t, self._kept) and self._reached(t.trial_id)]
 
         def rank(trial_id: str) -> tuple[int, float]:
@@ -208,12 +219,20 @@ class PromotingASHA(FIFOScheduler):
             return rung, self._results[rung][trial_id]
         return sorted(unfinished, key=rank, reverse=True)
 
-    def _finishers(self, tune_controller: Any) -> list[str]:
-        """The candidates the end of the budget goes to: the best ``finalists``, less one
-        for each kept trial still training (it takes a worker anyway), at least one."""
+    def _is_finalist(self, trial_id: str, tune_controller: Any) -> bool:
+        """Whether the end of the budget goes to ``trial_id``: it is among the best
+        ``finalists`` candidates (less one for each kept trial still training, which takes
+        a worker anyway; at least one), and no better one is waiting for a worker."""
         trials: list[Trial] = tune_controller.get_trials()
         kept = sum(t.status == Trial.RUNNING and is_kept(t, self._kept) for t in trials)
-        return self._candidates(trials)[:max(1, self._finalists - kept)]
+        ranked = self._candidates(trials)
+        top = ranked[:max(1, self._finalists - kept)]
+        if trial_id not in top:
+            return False
+        # Waiting for a worker: paused, being resumed (PENDING), or being paused.
+        waiting = {t.trial_id for t in trials if t.status in (Trial.PAUSED, Trial.PENDING)
+                   or (t.status == Trial.RUNNING and t.trial_id in self._pausing)}
+        return not waiting.intersection(top[:top.index(trial_id)])
 
     def _reached(self, trial_id: str) -> list[int]:
         """The rungs where ``trial_id`` has a result."""
