@@ -75,9 +75,15 @@ def test_a_trial_reaching_a_rung_below_the_finalists_waits_for_them() -> None:
     assert report(s, controller, a, 1, 0.98) == CONTINUE  # alone: the best candidate
     assert report(s, controller, b, 1, 0.97) == CONTINUE  # second of two finalists
     assert report(s, controller, c, 1, 0.96) == PAUSE  # third
-    # The finalists are ranked by the furthest rung first: "a" at epoch 3 outranks any
-    # result at epoch 1.
+    # The finalists are ranked by their first epoch, which every candidate has: "a" goes on
+    # at epoch 3 whatever it scores there.
     assert report(s, controller, a, 3, 0.90) == CONTINUE
+    # A better first epoch arriving late takes a finalist's place at that one's next rung.
+    d = trial("d")
+    controller.trials.append(d)
+    assert report(s, controller, d, 1, 0.99) == CONTINUE
+    assert report(s, controller, b, 3, 0.98) == PAUSE
+    assert run(s, controller) is None  # "c", third of four, does not take b's worker
 
 
 def test_a_finalist_waits_while_a_better_one_waits_for_a_worker() -> None:
@@ -129,12 +135,9 @@ def test_a_resumed_search_counts_the_epochs_already_trained(tmp_path: Path) -> N
     old[0].status = Trial.RUNNING
     assert run(s, controller) is new
     # 4 trained, 2 training: the finalists' time. "new" (0.99) and "y" (0.97) are the two
-    # best; "x" (0.95 at epoch 1) is third and waits at its next rung.
+    # best first epochs; "x" (0.95) is third and waits at its next rung for "y".
     assert report(s, controller, new, 1, 0.99) == CONTINUE
-    assert report(s, controller, old[0], 3, 0.98) == CONTINUE  # now first, at a higher rung
-    # Second at epoch 3 still outranks "y" at epoch 1: the furthest rung first, as in ASHA.
-    assert report(s, controller, new, 3, 0.96) == CONTINUE
-    assert report(s, controller, old[0], 9, 0.985) == STOP
+    assert report(s, controller, old[0], 3, 0.98) == PAUSE
     assert run(s, controller) is old[1]  # a freed worker: the best one waiting
 
 

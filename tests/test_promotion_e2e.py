@@ -4,12 +4,12 @@ while paused when the search runs out of trials, and records that say so."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import optuna
 import pytest
 from conftest import REPO, run_cli
+from ray._private.utils import get_num_cpus
 
 from mnist_hpo.reports import TrialState, load_experiment
 from mnist_hpo.reports.records import STOPPED_MARK
@@ -61,11 +61,13 @@ def test_paused_trials_resume_and_the_losers_end_stopped(mnist_path: Path,
 def test_an_epoch_budget_goes_to_breadth_then_to_the_two_best(mnist_path: Path,
                                                               tmp_path: Path) -> None:
     # 8 trial-epochs of 3-epoch trials: the last 2 × 2 go to two finalists, so four
-    # configurations get one epoch each first. One trial at a time (it asks for every CPU),
-    # so no trial is decided while another is still in its first epoch.
+    # configurations get one epoch each first. One trial at a time: it asks for every CPU
+    # Ray will see (its own count, which reads cgroup limits), so no trial is decided while
+    # another is still in its first epoch. (--max-concurrent does not do it: Ray starts the
+    # searcher's pending trial on a free CPU whatever the scheduler chooses.)
     proc = run_cli("search", "--space", str(REPO / "tests/data/asha_space.yaml"),
                    "--trials", "20", "--epochs", "3", "--epoch-budget", "8",
-                   "--cpus-per-trial", str(os.cpu_count() or 1), "--subset", "1500",
+                   "--cpus-per-trial", str(get_num_cpus()), "--subset", "1500",
                    "--validation", "1000", "--seed", "0", "--data", str(mnist_path),
                    "--storage", str(tmp_path), "--name", "planned")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -17,8 +17,8 @@ and are then stopped, as early-stopped trials.
 With an epoch budget (``--epoch-budget``) the scheduler also plans the search's end: once
 the epochs trained, plus one for each trial training, reach the budget less the epochs
 ``finalists`` trials need from the first rung to the last, no new configuration starts;
-the free workers carry the best unfinished trials (the highest rung first, then the best
-score there) to the end, and a trial reaching a rung below them waits. Without it the search
+the free workers carry the best unfinished trials (by their first-rung score) to the end,
+and a trial reaching a rung below them waits. Without it the search
 would end with a dozen trials cut at epoch 1–3 and its best configurations unfinished: a
 first rung as wide as the budget allows, then the best trained on, is the one-epoch
 baseline of Egele et al. (2023), here with TPE drawing the configurations and the rungs
@@ -208,16 +208,17 @@ class PromotingASHA(FIFOScheduler):
 
     def _candidates(self, trials: list[Trial]) -> list[str]:
         """The unfinished trials (running, paused, or pending: being resumed) with a result
-        at a rung, not kept ones, best first: the highest rung reached, then the score
-        there."""
+        at the first rung, not kept ones, best first by that result.
+
+        By the first rung, the one every candidate has: ranking the furthest rung first, as
+        ASHA promotes, would lock in a trial resumed at the budget's end before the last
+        configurations of the breadth had reported (a benchmark search ended with its best
+        first-epoch trial 4 epochs deep and a worse one 6 deep)."""
+        first = self._results[self._rungs[0]] if self._rungs else {}
         unfinished = [t.trial_id for t in trials
                       if t.status in (Trial.RUNNING, Trial.PAUSED, Trial.PENDING)
-                      and not is_kept(t, self._kept) and self._reached(t.trial_id)]
-
-        def rank(trial_id: str) -> tuple[int, float]:
-            rung = max(self._reached(trial_id))
-            return rung, self._results[rung][trial_id]
-        return sorted(unfinished, key=rank, reverse=True)
+                      and not is_kept(t, self._kept) and t.trial_id in first]
+        return sorted(unfinished, key=lambda trial_id: -first[trial_id])
 
     def _is_finalist(self, trial_id: str, tune_controller: Any) -> bool:
         """Whether the end of the budget goes to ``trial_id``: it is among the best
