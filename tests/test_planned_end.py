@@ -19,7 +19,7 @@ from test_promotion import (
     trial,
 )
 
-from mnist_hpo.search.tune.factories import make_scheduler
+from mnist_hpo.search.tune.factories import make_scheduler, make_tune_config
 
 
 def report(s: Any, controller: Controller, t: Any, epoch: int, accuracy: float) -> str:
@@ -63,9 +63,16 @@ def test_breadth_first_then_the_two_best_are_trained_to_the_end() -> None:
     assert report(s, controller, first, 2, 0.975) == CONTINUE  # between rungs
     assert report(s, controller, first, 3, 0.98) == CONTINUE  # a finalist
     assert report(s, controller, second, 3, 0.97) == CONTINUE
+    assert s.takes_new_configurations() is False  # the searcher holds new ones back
     assert report(s, controller, first, 9, 0.99) == STOP
-    # A worker freed before the budget ends goes to the next best, not to a new draw.
-    assert run(s, controller) is draws[0]  # 0.95
+    # The worker it frees does not go to the third best: what is left of the budget is the
+    # second finalist's. (Ray would start a pending configuration on it; the searcher,
+    # asked first, makes none while a finalist is unfinished.)
+    controller.trials.remove(pending)
+    assert run(s, controller) is None
+    assert s.takes_new_configurations() is False
+    assert report(s, controller, second, 9, 0.98) == STOP
+    assert s.takes_new_configurations() is True  # both finished: a budget left is breadth's
 
 
 def test_a_trial_reaching_a_rung_below_the_finalists_waits_for_them() -> None:
@@ -154,3 +161,14 @@ def test_the_search_hands_its_epoch_budget_to_the_scheduler() -> None:
             decision = report(s, controller, trial(name, batch_size=256), 1, accuracy)
         outcomes.append(decision)
     assert outcomes == [PAUSE, CONTINUE]
+
+
+def test_the_searcher_asks_the_scheduler_before_each_new_configuration() -> None:
+    config = make_tune_config(settings(epoch_budget=45), None)
+    searcher: Any = config.search_alg
+    assert searcher.gate == config.scheduler.takes_new_configurations  # type: ignore[union-attr]
+    assert searcher.suggest("first") is not None  # nothing decided yet: breadth
+    searcher.gate = lambda: False
+    assert searcher.suggest("held back") is None  # Ray asks again later
+    asked = [t for t in searcher.study.trials if t.state.name == "RUNNING"]
+    assert len(asked) == 1  # and nothing was asked of Optuna

@@ -197,10 +197,14 @@ def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
     ext = extension or Extension(study_name=settings.name, trials=settings.trials,
                                  offset=0, warm_start=True)
     dirname = functools.partial(trial_dirname, offset=ext.offset)
+    searcher = make_searcher(settings, experiment_dir, ext.study_name, ext.warm_start)
+    scheduler = make_scheduler(settings)
+    if isinstance(scheduler, PromotingASHA) and isinstance(searcher, OptunaSearcher):
+        searcher.gate = scheduler.takes_new_configurations  # the planned end's
     return tune.TuneConfig(
         metric=METRIC, mode=MODE,
-        search_alg=make_searcher(settings, experiment_dir, ext.study_name, ext.warm_start),
-        scheduler=make_scheduler(settings),
+        search_alg=searcher,
+        scheduler=scheduler,
         num_samples=ext.trials,
         # Ray's limit counts paused trials as running: the promotion type limits itself.
         max_concurrent_trials=None if settings.scheduler == "asha-promotion"

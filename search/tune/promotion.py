@@ -85,6 +85,7 @@ class PromotingASHA(FIFOScheduler):
         self._epochs: dict[str, int] = {}  # trial id -> epochs trained, as EpochBudget counts
         # Told to pause: Ray shows such a trial RUNNING until its checkpoint is saved.
         self._pausing: set[str] = set()
+        self._controller: Any = None  # Ray's, as last seen: for takes_new_configurations
 
     def set_search_properties(self, metric: str | None, mode: str | None,
                               **spec: Any) -> bool:
@@ -96,6 +97,7 @@ class PromotingASHA(FIFOScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]
                         ) -> str:
+        self._controller = tune_controller
         epoch = int(result.get(self._time_attr, 0))
         self._epochs[trial.trial_id] = max(self._epochs.get(trial.trial_id, 0), epoch)
         self._pausing.discard(trial.trial_id)
@@ -123,6 +125,7 @@ class PromotingASHA(FIFOScheduler):
         return TrialScheduler.PAUSE
 
     def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
+        self._controller = tune_controller
         trials: list[Trial] = tune_controller.get_trials()
         if self._max_concurrent is not None and \
                 sum(t.status == Trial.RUNNING for t in trials) >= self._max_concurrent:
@@ -206,27 +209,30 @@ class PromotingASHA(FIFOScheduler):
         reserve = self._finalists * (self._max_t - self._rungs[0]) if self._rungs else 0
         return sum(self._epochs.values()) + running >= self._budget - reserve
 
-    def _candidates(self, trials: list[Trial]) -> list[str]:
-        """The unfinished trials (running, paused, or pending: being resumed) with a result
-        at the first rung, not kept ones, best first by that result.
+    def _candidates(self, trials: list[Trial], unfinished: bool = True) -> list[str]:
+        """The trials with a result at the first rung, not kept ones, best first by that
+        result: the unfinished ones (running, paused, or pending: being resumed), or with
+        ``unfinished=False`` those that ran to the end too.
 
         By the first rung, the one every candidate has: ranking the furthest rung first, as
         ASHA promotes, would lock in a trial resumed at the budget's end before the last
-        configurations of the breadth had reported (a benchmark search ended with its best
-        first-epoch trial 4 epochs deep and a worse one 6 deep)."""
+        configurations of the breadth had reported."""
         first = self._results[self._rungs[0]] if self._rungs else {}
-        unfinished = [t.trial_id for t in trials
-                      if t.status in (Trial.RUNNING, Trial.PAUSED, Trial.PENDING)
-                      and not is_kept(t, self._kept) and t.trial_id in first]
-        return sorted(unfinished, key=lambda trial_id: -first[trial_id])
+        statuses = (Trial.RUNNING, Trial.PAUSED, Trial.PENDING) if unfinished else \
+            (Trial.RUNNING, Trial.PAUSED, Trial.PENDING, Trial.TERMINATED)
+        ranked = [t.trial_id for t in trials if t.status in statuses
+                  and not is_kept(t, self._kept) and t.trial_id in first]
+        return sorted(ranked, key=lambda trial_id: -first[trial_id])
 
     def _is_finalist(self, trial_id: str, tune_controller: Any) -> bool:
         """Whether the end of the budget goes to ``trial_id``: it is among the best
-        ``finalists`` candidates (less one for each kept trial still training, which takes
-        a worker anyway; at least one), and no better one is waiting for a worker."""
+        ``finalists`` (less one for each kept trial still training, which takes a worker
+        anyway; at least one), counting those already trained to the end, and no better one
+        is waiting for a worker. Once the searcher has no configuration left, among the
+        unfinished ones: the budget is no longer what ends the search."""
         trials: list[Trial] = tune_controller.get_trials()
         kept = sum(t.status == Trial.RUNNING and is_kept(t, self._kept) for t in trials)
-        ranked = self._candidates(trials)
+        ranked = self._candidates(trials, unfinished=tune_controller.search_alg.is_finished())
         top = ranked[:max(1, self._finalists - kept)]
         if trial_id not in top:
             return False
@@ -234,6 +240,27 @@ class PromotingASHA(FIFOScheduler):
         waiting = {t.trial_id for t in trials if t.status in (Trial.PAUSED, Trial.PENDING)
                    or (t.status == Trial.RUNNING and t.trial_id in self._pausing)}
         return not waiting.intersection(top[:top.index(trial_id)])
+
+    def takes_new_configurations(self) -> bool:
+        """For the searcher: whether a new configuration may be started. Not while the end
+        of an epoch budget is being spent on finalists that still have epochs to train: Ray
+        starts the searcher's pending configuration on any free worker, whatever
+        :meth:`choose_trial_to_run` returns, and that epoch would come out of theirs."""
+        controller = self._controller
+        if self._budget is None or controller is None or not self._finishing(controller):
+            return True
+        trials: list[Trial] = controller.get_trials()
+        kept = sum(t.status == Trial.RUNNING and is_kept(t, self._kept) for t in trials)
+        top = self._candidates(trials, unfinished=False)[:max(1, self._finalists - kept)]
+        return not set(top).intersection(self._candidates(trials))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the scheduler (tuner.pkl); its controller is not to be pickled.
+        return {k: v for k, v in self.__dict__.items() if k != "_controller"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._controller = None
 
     def _reached(self, trial_id: str) -> list[int]:
         """The rungs where ``trial_id`` has a result."""

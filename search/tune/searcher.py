@@ -76,6 +76,9 @@ class OptunaSearcher(Searcher):
         self._study_name = study_name
         self._max_epochs = max_epochs
         self._trials: dict[str, int] = {}  # Ray trial id -> Optuna trial number
+        #: Asked before each suggestion: ``False`` holds new configurations back (the
+        #: promotion-type scheduler's planned end, ``PromotingASHA.takes_new_configurations``).
+        self.gate: Callable[[], bool] | None = None
         self._study = self._open_study()
         self._points = len(points_to_evaluate)  # still to be asked
         for point in points_to_evaluate:
@@ -92,6 +95,8 @@ class OptunaSearcher(Searcher):
         return not config
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.gate is not None and not self.gate():
+            return None  # not now: Ray asks again later
         trial = self._study.ask()
         trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         self._trials[trial_id] = trial.number
@@ -174,11 +179,13 @@ class OptunaSearcher(Searcher):
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the searcher into tuner.pkl: the study reopens from its storage.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_study", "_live")}
+        # The gate is the live scheduler's: a pickled copy would judge from stale state.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_study", "_live", "gate")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._live = {}
+        self.gate = None
         self._study = self._open_study()
 
     def _open_study(self) -> optuna.Study:
