@@ -76,11 +76,13 @@ def test_breadth_first_then_the_two_best_are_trained_to_the_end() -> None:
 
 
 def test_a_trial_reaching_a_rung_below_the_finalists_waits_for_them() -> None:
-    s = scheduler(epoch_budget=18)  # the end is planned from the first result on
+    s = scheduler(epoch_budget=17)  # the end is planned from the first result on
     a, b, c = trial("a"), trial("b"), trial("c")
-    controller = Controller([a, b, c])
+    controller = Controller([a])  # one worker: each trial starts as the last one decides
     assert report(s, controller, a, 1, 0.98) == CONTINUE  # alone: the best candidate
+    controller.trials.append(b)
     assert report(s, controller, b, 1, 0.97) == CONTINUE  # second of two finalists
+    controller.trials.append(c)
     assert report(s, controller, c, 1, 0.96) == PAUSE  # third
     # The finalists are ranked by their first epoch, which every candidate has: "a" goes on
     # at epoch 3 whatever it scores there.
@@ -102,18 +104,31 @@ def test_a_finalist_waits_while_a_better_one_waits_for_a_worker() -> None:
     controller.trials.append(c)  # a new configuration on the free worker
     # 2 trained and c on: the end. "b" is second of two, but "a", better, is waiting.
     assert report(s, controller, b, 1, 0.96) == PAUSE
-    assert run(s, controller) is a
+    assert run(s, controller) is None  # "c" is still in its first epoch
     assert report(s, controller, c, 1, 0.10) == PAUSE  # third
+    assert run(s, controller) is a
     assert run(s, controller) is b  # second, and nothing better waits
 
 
 def test_kept_trials_run_on_and_leave_one_finalist_to_the_rest() -> None:
     s = scheduler(epoch_budget=18, kept=[{"batch_size": 32}])
     seed, a, b = trial("seed", batch_size=32), trial("a"), trial("b")
-    controller = Controller([seed, a, b])
+    controller = Controller([seed])
     assert report(s, controller, seed, 1, 0.50) == CONTINUE  # worst, but kept
+    controller.trials.append(a)
     assert report(s, controller, a, 1, 0.97) == CONTINUE  # the seed takes a worker anyway
+    controller.trials.append(b)
     assert report(s, controller, b, 1, 0.96) == PAUSE
+
+
+def test_the_finalists_wait_for_a_configuration_still_in_its_first_epoch() -> None:
+    s = scheduler(epoch_budget=18)  # the end is planned from the first result on
+    a, b = trial("a"), trial("b")
+    controller = Controller([a, b])
+    assert report(s, controller, a, 1, 0.96) == PAUSE  # "b" may rank above it
+    assert run(s, controller) is None  # nor is "a" resumed before "b" reports
+    assert report(s, controller, b, 1, 0.97) == CONTINUE
+    assert run(s, controller) is a
 
 
 def test_when_no_configuration_is_left_the_paused_ones_are_trained_on() -> None:
@@ -121,8 +136,9 @@ def test_when_no_configuration_is_left_the_paused_ones_are_trained_on() -> None:
     # wait for breadth that never comes.
     s = scheduler(epoch_budget=1000)
     a, b = trial("a"), trial("b")
-    controller = Controller([a, b], searcher_finished=True)
+    controller = Controller([a], searcher_finished=True)
     assert report(s, controller, a, 1, 0.90) == CONTINUE
+    controller.trials.append(b)
     assert report(s, controller, b, 1, 0.95) == CONTINUE
     b.status = Trial.PAUSED  # as if it had waited
     a.status = Trial.TERMINATED

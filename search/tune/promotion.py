@@ -227,10 +227,17 @@ class PromotingASHA(FIFOScheduler):
     def _is_finalist(self, trial_id: str, tune_controller: Any) -> bool:
         """Whether the end of the budget goes to ``trial_id``: it is among the best
         ``finalists`` (less one for each kept trial still training, which takes a worker
-        anyway; at least one), counting those already trained to the end, and no better one
-        is waiting for a worker. Once the searcher has no configuration left, among the
-        unfinished ones: the budget is no longer what ends the search."""
+        anyway; at least one), counting those already trained to the end, no better one is
+        waiting for a worker, and no configuration is still in its first epoch. Once the
+        searcher has no configuration left, among the unfinished ones: the budget is no
+        longer what ends the search."""
         trials: list[Trial] = tune_controller.get_trials()
+        first = self._results[self._rungs[0]]
+        if any(t.status == Trial.RUNNING and t.trial_id != trial_id
+               and not is_kept(t, self._kept) and t.trial_id not in first for t in trials):
+            # A configuration still in its first epoch may rank above: wait for it (a
+            # worker idles for part of an epoch; no epoch of the budget is spent).
+            return False
         kept = sum(t.status == Trial.RUNNING and is_kept(t, self._kept) for t in trials)
         ranked = self._candidates(trials, unfinished=tune_controller.search_alg.is_finished())
         top = ranked[:max(1, self._finalists - kept)]
