@@ -121,23 +121,36 @@ def asha_promote(pool: Sequence[Curve], rng: random.Random, *, budget: int, work
             self.trials: list[Trial] = []
 
         def get_trials(self) -> list[Trial]:
-            if not any(t.status == RayTrial.PENDING for t in self.trials):
+            return self.trials
+
+        def offer(self) -> None:
+            """Like Ray, one new configuration pending, if the searcher's gate lets it."""
+            if not any(t.status == RayTrial.PENDING for t in self.trials) and \
+                    (not plan_end or scheduler.takes_new_configurations()):
                 curves[len(curves)] = rng.choice(pool)
                 self.trials.append(Trial(len(curves) - 1))
-            return self.trials
 
     controller = Controller()
 
-    def next_trial() -> Trial:
+    def next_trial() -> Trial | None:
+        controller.offer()
         trial = scheduler.choose_trial_to_run(controller)
-        assert trial is not None  # a new configuration is always pending
-        trial.status = RayTrial.RUNNING
+        if trial is not None:
+            trial.status = RayTrial.RUNNING
         return trial  # type: ignore[return-value]
 
-    running = [next_trial() for _ in range(workers)]
-    for spent in range(budget):  # round-robin: every epoch takes the same time
-        slot = spent % workers
+    running: list[Trial | None] = [next_trial() for _ in range(workers)]
+    spent, slot = 0, -1
+    while spent < budget:  # round-robin: every epoch takes the same time
+        slot = (slot + 1) % workers
+        if running[slot] is None:  # an idle worker: it may have work now
+            running[slot] = next_trial()
         trial = running[slot]
+        if trial is None:
+            if all(t is None for t in running):
+                break  # nothing left to train
+            continue
+        spent += 1
         value = curves[trial.trial_id][trial.done]
         trial.done += 1
         seen.append((value, trial.trial_id))
