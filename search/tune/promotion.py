@@ -18,11 +18,12 @@ With an epoch budget (``--epoch-budget``) the scheduler also plans the search's 
 the epochs trained, plus one for each trial training, reach the budget less the epochs
 ``finalists`` trials need from the first rung to the last, no new configuration starts;
 the free workers carry the best unfinished trials (by their first-rung score) to the end,
-and a trial reaching a rung below them waits. Without it the search
-would end with a dozen trials cut at epoch 1–3 and its best configurations unfinished: a
-first rung as wide as the budget allows, then the best trained on, is the one-epoch
-baseline of Egele et al. (2023), here with TPE drawing the configurations and the rungs
-on the way still judging.
+and a trial reaching a rung below them waits. Without it the search would end with a
+dozen trials cut at epoch 1–3 and its best configurations unfinished: a first rung as wide
+as the budget allows, then the best trained on, is the one-epoch baseline of Egele et al.
+(2023), run under Ray. (The searcher draws the configurations; while trials wait at the
+first rung Optuna has not been told them, so TPE draws as at its start: README, "What the
+records show about the sampler".)
 
 Ray saves no scheduler state: after ``mnist-hpo resume`` this object is the copy pickled
 when the search began, with empty rungs, and every unfinished trial comes back PENDING,
