@@ -45,9 +45,12 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from mnist_hpo.reports.trial_files import read_epochs
 from mnist_hpo.search.tune.asha import is_kept
+from mnist_hpo.search.tune.callbacks import EpochBudget
 from mnist_hpo.search.tune.progress import rungs
 
 log = logging.getLogger(__name__)
+#: A trial not yet ended: training, waiting at a rung, or chosen to resume (PENDING).
+_UNFINISHED = (Trial.RUNNING, Trial.PAUSED, Trial.PENDING)
 
 
 class PromotingASHA(FIFOScheduler):
@@ -83,7 +86,7 @@ class PromotingASHA(FIFOScheduler):
         self._promoted: dict[int, set[str]] = {r: set() for r in self._rungs}
         self._seen: set[str] = set()
         self._budget, self._finalists = epoch_budget, finalists
-        self._epochs: dict[str, int] = {}  # trial id -> epochs trained, as EpochBudget counts
+        self._trained = EpochBudget(epoch_budget)  # epochs trained, counted as the stopper does
         # Told to pause: Ray shows such a trial RUNNING until its checkpoint is saved.
         self._pausing: set[str] = set()
         self._controller: Any = None  # Ray's, as last seen: for takes_new_configurations
@@ -100,7 +103,7 @@ class PromotingASHA(FIFOScheduler):
                         ) -> str:
         self._controller = tune_controller
         epoch = int(result.get(self._time_attr, 0))
-        self._epochs[trial.trial_id] = max(self._epochs.get(trial.trial_id, 0), epoch)
+        self._trained(trial.trial_id, result)
         self._pausing.discard(trial.trial_id)
         if epoch >= self._max_t:
             return TrialScheduler.STOP
@@ -184,7 +187,7 @@ class PromotingASHA(FIFOScheduler):
             log.warning("trial %s: its rungs are not restored (%s)", trial.trial_id, err)
             return
         last = max(scores, default=0)
-        self._epochs[trial.trial_id] = max(self._epochs.get(trial.trial_id, 0), last)
+        self._trained(trial.trial_id, {"training_iteration": last})
         for rung in self._rungs:
             if rung in scores:
                 self._results[rung][trial.trial_id] = self._signed(scores[rung])
@@ -208,7 +211,7 @@ class PromotingASHA(FIFOScheduler):
         running = sum(t.status == Trial.RUNNING and t is not reporting
                       and t.trial_id not in self._pausing for t in trials)
         reserve = self._finalists * (self._max_t - self._rungs[0]) if self._rungs else 0
-        return sum(self._epochs.values()) + running >= self._budget - reserve
+        return self._trained.spent + running >= self._budget - reserve
 
     def _candidates(self, trials: list[Trial], unfinished: bool = True) -> list[str]:
         """The trials with a result at the first rung, not kept ones, best first by that
@@ -219,16 +222,14 @@ class PromotingASHA(FIFOScheduler):
         ASHA promotes, would lock in a trial resumed at the budget's end before the last
         configurations of the breadth had reported."""
         first = self._results[self._rungs[0]] if self._rungs else {}
-        statuses = (Trial.RUNNING, Trial.PAUSED, Trial.PENDING) if unfinished else \
-            (Trial.RUNNING, Trial.PAUSED, Trial.PENDING, Trial.TERMINATED)
+        statuses = _UNFINISHED if unfinished else (*_UNFINISHED, Trial.TERMINATED)
         ranked = [t.trial_id for t in trials if t.status in statuses
                   and not is_kept(t, self._kept) and t.trial_id in first]
         return sorted(ranked, key=lambda trial_id: -first[trial_id])
 
     def _is_finalist(self, trial_id: str, tune_controller: Any) -> bool:
         """Whether the end of the budget goes to ``trial_id``: it is among the best
-        ``finalists`` (less one for each kept trial still training, which takes a worker
-        anyway; at least one), counting those already trained to the end, no better one is
+        ``finalists`` (:meth:`_slots`), counting those already trained to the end, no better one is
         waiting for a worker, and no configuration is still in its first epoch. Once the
         searcher has no configuration left, among the unfinished ones: the budget is no
         longer what ends the search."""
@@ -239,9 +240,8 @@ class PromotingASHA(FIFOScheduler):
             # A configuration still in its first epoch may rank above: wait for it (a
             # worker idles for part of an epoch; no epoch of the budget is spent).
             return False
-        kept = sum(t.status == Trial.RUNNING and is_kept(t, self._kept) for t in trials)
         ranked = self._candidates(trials, unfinished=tune_controller.search_alg.is_finished())
-        top = ranked[:max(1, self._finalists - kept)]
+        top = ranked[:self._slots(trials)]
         if trial_id not in top:
             return False
         # Waiting for a worker: paused, being resumed (PENDING), or being paused.
@@ -258,9 +258,14 @@ class PromotingASHA(FIFOScheduler):
         if self._budget is None or controller is None or not self._finishing(controller):
             return True
         trials: list[Trial] = controller.get_trials()
-        kept = sum(t.status == Trial.RUNNING and is_kept(t, self._kept) for t in trials)
-        top = self._candidates(trials, unfinished=False)[:max(1, self._finalists - kept)]
+        top = self._candidates(trials, unfinished=False)[:self._slots(trials)]
         return not set(top).intersection(self._candidates(trials))
+
+    def _slots(self, trials: list[Trial]) -> int:
+        """How many finalists: ``finalists`` less one for each kept trial still training
+        (it takes a worker anyway), at least one."""
+        kept = sum(t.status == Trial.RUNNING and is_kept(t, self._kept) for t in trials)
+        return max(1, self._finalists - kept)
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the scheduler (tuner.pkl); its controller is not to be pickled.
