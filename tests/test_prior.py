@@ -110,7 +110,7 @@ def test_bad_options_are_refused() -> None:
 def test_warm_start_means_the_seed_first_then_the_prior() -> None:
     settings = SearchSettings(space=load_space("default"), name="s", seed=0)
     sampler = make_sampler(settings)
-    assert isinstance(sampler, PriorSampler)
+    assert isinstance(sampler.base, PriorSampler)  # type: ignore[attr-defined]
     assert sampler_settings(settings)["prior"] == {"center": "seed network", "beta": 8.0,
                                                    "spread": 0.2, "keep": 0.6}
     seed_point = {k: v for k, v in SEED.items() if k in settings.space.searched}
@@ -126,7 +126,8 @@ def test_warm_start_means_the_seed_first_then_the_prior() -> None:
 
 def test_no_warm_start_means_no_prior() -> None:
     settings = SearchSettings(space=load_space("default"), name="s", warm_start=False)
-    assert isinstance(make_sampler(settings), optuna.samplers.TPESampler)
+    cold = make_sampler(settings)
+    assert isinstance(cold.base, optuna.samplers.TPESampler)  # type: ignore[attr-defined]
     assert "prior" not in sampler_settings(settings)
     stock = SearchSettings(space=load_space("default"), name="s", warm_start=False,
                            honest_early_stopping=False)

@@ -13,6 +13,7 @@ from mnist_hpo.search.cli.main import build_parser
 from mnist_hpo.search.cli.search import settings_from_args
 from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.tune.callbacks import FailureBudget
+from mnist_hpo.search.tune.evidence import SeesUnfinished
 from mnist_hpo.search.tune.factories import (
     JOURNAL,
     make_run_config,
@@ -82,8 +83,9 @@ def test_tune_config_asha_tpe(tmp_path: Path) -> None:
     assert "Bracket: Iter 6.000: None | Iter 2.000: None" in tc.scheduler.debug_string()
     assert isinstance(tc.search_alg, OptunaSearcher)
     sampler = tc.search_alg.study.sampler
-    assert isinstance(sampler, PriorSampler)  # the warm start's prior, over TPE
-    assert isinstance(sampler.base, optuna.samplers.TPESampler)
+    assert isinstance(sampler, SeesUnfinished)  # waiting trials count as evidence
+    assert isinstance(sampler.base, PriorSampler)  # the warm start's prior, over TPE
+    assert isinstance(sampler.base.base, optuna.samplers.TPESampler)
     # Seeded through the sampler: the same seed gives the same configurations.
     assert draws(sampler) == draws(make_sampler(s))
     assert draws(sampler) != draws(make_sampler(settings(seed=4)))
@@ -97,9 +99,11 @@ def test_tune_config_asha_tpe(tmp_path: Path) -> None:
 def test_fifo_and_random() -> None:
     s = settings(scheduler="fifo", sampler="random", seed=9)
     assert isinstance(make_scheduler(s), FIFOScheduler)
-    assert isinstance(make_sampler(s).base, optuna.samplers.RandomSampler)  # type: ignore[attr-defined]
+    prior = make_sampler(s).base  # type: ignore[attr-defined]
+    assert isinstance(prior, PriorSampler)
+    assert isinstance(prior.base, optuna.samplers.RandomSampler)
     cold = make_sampler(settings(sampler="random", warm_start=False))
-    assert isinstance(cold, optuna.samplers.RandomSampler)
+    assert isinstance(cold.base, optuna.samplers.RandomSampler)  # type: ignore[attr-defined]
 
 
 def test_seed_and_its_modern_twin_are_evaluated_first_only_when_inside_the_space() -> None:

@@ -23,6 +23,7 @@ from mnist_hpo.search.tune.callbacks import (
     StoppedMark,
     trial_dirname,
 )
+from mnist_hpo.search.tune.evidence import SeesUnfinished
 from mnist_hpo.search.tune.pareto_asha import ParetoASHA
 from mnist_hpo.search.tune.prior import PRIOR_OPTIONS, PriorSampler
 from mnist_hpo.search.tune.promotion import PromotingASHA
@@ -71,11 +72,13 @@ def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group
             base = optuna.samplers.TPESampler(seed=settings.seed, **TPE_OPTIONS)
-    if not uses_prior(settings):
-        return base
-    # Its own stream (seed + 1): whether a trial comes from the prior is not tied to the
-    # base sampler's draws.
-    return PriorSampler(base, resolve_config({}), seed=settings.seed + 1, **PRIOR_OPTIONS)
+    if uses_prior(settings):
+        # Its own stream (seed + 1): whether a trial comes from the prior is not tied to the
+        # base sampler's draws.
+        base = PriorSampler(base, resolve_config({}), seed=settings.seed + 1, **PRIOR_OPTIONS)
+    # Trials waiting at a rung are RUNNING in the study until they end: the sampler (and the
+    # prior's trust) would otherwise learn nothing from them (search/tune/evidence.py).
+    return SeesUnfinished(base)
 
 
 def uses_prior(settings: SearchSettings) -> bool:
@@ -92,6 +95,8 @@ def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
         "seed": settings.seed,
         "early_stopped_trials_told_as": "PRUNED" if settings.honest_early_stopping
         else "COMPLETE"}
+    if settings.honest_early_stopping:
+        described["unfinished_trials_seen_as"] = "PRUNED at their last epoch"
     if not settings.honest_early_stopping:
         return described | {"options": "Optuna's defaults"}
     if settings.sampler == "tpe":

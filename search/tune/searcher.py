@@ -106,9 +106,9 @@ class OptunaSearcher(Searcher):
         if self._points:  # Optuna asks enqueued points first, in order
             self._points -= 1
             trial.set_user_attr(DRAWN_FROM, "warm start")
-        elif isinstance(self._sampler, PriorSampler):
-            prior = self._sampler.drew_from_prior(trial.number)
-            trial.set_user_attr(DRAWN_FROM, "prior" if prior else "sampler")
+        elif (prior := _prior(self._sampler)) is not None:
+            drawn = prior.drew_from_prior(trial.number)
+            trial.set_user_attr(DRAWN_FROM, "prior" if drawn else "sampler")
         return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
@@ -237,6 +237,13 @@ def open_journal(path: Path) -> JournalStorage:
     """Optuna's journal file storage at ``path`` (created on first write): safe with several
     writers, and what ``optuna-dashboard PATH`` opens."""
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _prior(sampler: optuna.samplers.BaseSampler | None) -> PriorSampler | None:
+    """The :class:`PriorSampler` in ``sampler``'s chain of wrapped samplers (``base``)."""
+    while sampler is not None and not isinstance(sampler, PriorSampler):
+        sampler = getattr(sampler, "base", None)
+    return sampler
 
 
 def _told(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:

@@ -1,0 +1,110 @@
+"""What the sampler sees: every epoch reported so far, including those of unfinished trials.
+
+The searcher tells Optuna how a trial ended only when it ends (:mod:`searcher`): COMPLETE
+after its last epoch, PRUNED if it was stopped early. Under the promotion-type scheduler
+most trials do not end for most of the search, they *wait* at the first rung (PAUSED in
+Ray) until the finalists are chosen, so they are RUNNING in the study. Optuna's TPE models
+COMPLETE and PRUNED trials only: with 29 configurations waiting at epoch 1 it had never
+seen its 5 start-up trials, and every configuration of a cold search was a draw of its
+internal RandomSampler — the random baseline's own draws, seed for seed (README, "What the
+records show about the sampler").
+
+:class:`SeesUnfinished` wraps a sampler so that a RUNNING trial that has reported epochs
+looks to it like what is known of it: a trial pruned at its last reported epoch, with its
+per-epoch values. TPE ranks such trials as it ranks pruned ones, by how far they got and
+how well they did there, below every completed trial. The study itself is untouched (a
+trial is recorded once, when it ends), so the records stay one Optuna trial per Ray trial;
+only the sampler's view changes. A RUNNING trial with no epoch yet stays RUNNING, for
+TPE's constant liar.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Container, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from mnist_hpo.search.tune.searcher import epoch_values
+
+
+class SeesUnfinished(optuna.samplers.BaseSampler):
+    """Gives ``base`` a view of the study in which every RUNNING trial with reported epochs
+    is PRUNED at its last one.
+
+    Args:
+        base: The sampler that draws every trial (TPE, or the prior over TPE).
+    """
+
+    def __init__(self, base: optuna.samplers.BaseSampler) -> None:
+        self._base = base
+
+    @property
+    def base(self) -> optuna.samplers.BaseSampler:
+        """The sampler that draws the trials."""
+        return self._base
+
+    def _view(self, study: optuna.Study) -> optuna.Study:
+        return _StudyView(study)  # type: ignore[return-value]
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._base.before_trial(self._view(study), trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        return self._base.infer_relative_search_space(self._view(study), trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return self._base.sample_relative(self._view(study), trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self._base.sample_independent(self._view(study), trial, param_name,
+                                             param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._base.after_trial(self._view(study), trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._base.reseed_rng()
+
+
+class _StudyView:
+    """``study`` as the sampler sees it: every other attribute is the study's own.
+
+    Optuna's samplers read trials through ``Study._get_trials`` (TPE, its search-space
+    calculations) or ``Study.get_trials`` (the prior's count): both are answered here.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def get_trials(self, deepcopy: bool = True,
+                   states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+    def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
+                    use_cache: bool = False) -> list[FrozenTrial]:
+        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
+        seen = [self._as_known(t) for t in trials]
+        return seen if states is None else [t for t in seen if t.state in states]
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    def _as_known(self, trial: FrozenTrial) -> FrozenTrial:
+        # epoch_values: a two-objective study keeps them in a user attribute instead.
+        if trial.state is not TrialState.RUNNING or not epoch_values(trial):
+            return trial
+        pruned = copy.copy(trial)
+        pruned.state = TrialState.PRUNED
+        return pruned

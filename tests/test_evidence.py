@@ -1,0 +1,95 @@
+"""The sampler learns from trials waiting at a rung (search/tune/evidence.py).
+
+The reference each test compares with is independent of the code under test: a bare
+Optuna study with the random stream TPE falls back to, and the study's own records.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState
+
+from mnist_hpo.search.tune.evidence import SeesUnfinished
+from mnist_hpo.search.tune.factories import make_sampler
+from mnist_hpo.search.tune.searcher import DRAWN_FROM, OptunaSearcher
+from mnist_hpo.search.tune.settings import SearchSettings
+from mnist_hpo.spaces import load_space
+
+SPACE = load_space("default")
+
+
+def searcher_for(settings: SearchSettings) -> OptunaSearcher:
+    return OptunaSearcher(SPACE.suggest, sampler=make_sampler(settings), study_name="s",
+                          max_epochs=9, metric="val_accuracy", mode="max")
+
+
+def wait_at_first_rung(searcher: OptunaSearcher, n: int) -> list[dict[str, object]]:
+    """``n`` configurations, each reporting epoch 1 and then waiting (never ending)."""
+    configs = []
+    for i in range(n):
+        configs.append(searcher.suggest(f"ray-{i}"))
+        # A score that favours low dense dropout, so there is something to learn.
+        score = 0.99 - float(configs[-1]["dense_dropout"])  # type: ignore[arg-type]
+        searcher.on_trial_result(f"ray-{i}", {"val_accuracy": score,
+                                               "training_iteration": 1})
+    return configs
+
+
+def random_stream(seed: int, n: int) -> list[dict[str, object]]:
+    """What TPE draws while it has no evidence: its internal RandomSampler(seed)."""
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [SPACE.suggest(study.ask()) for _ in range(n)]
+
+
+def test_waiting_trials_end_tpe_start_up_and_stay_running_in_the_study() -> None:
+    cold = SearchSettings(space=SPACE, name="s", warm_start=False, seed=3)
+    searcher = searcher_for(cold)
+    drawn = wait_at_first_rung(searcher, 30)
+    random = random_stream(3, 30)
+    # The 5 start-up trials are TPE's random ones; after them, TPE models the waiting
+    # trials' first epochs and its draws leave the random stream (before the view, all
+    # were the random stream's: every cold search was the random baseline) ...
+    assert drawn[:5] == random[:5]
+    assert all(d != r for d, r in zip(drawn[5:], random[5:], strict=True))
+    # ... towards what scored well at epoch 1.
+    def mean_dropout(configs: list[dict[str, object]]) -> float:
+        return sum(float(c["dense_dropout"]) for c in configs) / len(configs)  # type: ignore[arg-type]
+    assert mean_dropout(drawn[15:]) < 0.5 * mean_dropout(random[15:])
+    # The records are untouched: the trials are RUNNING, with their epoch told.
+    trials = searcher.study.get_trials(deepcopy=False)
+    assert {t.state for t in trials} == {TrialState.RUNNING}
+    assert all(t.intermediate_values for t in trials)
+
+
+def test_the_sampler_sees_a_waiting_trial_as_pruned_at_its_last_epoch() -> None:
+    study = optuna.create_study(direction="maximize")
+    waiting, starting = study.ask(), study.ask()
+    waiting.suggest_float("x", 0.0, 1.0)
+    waiting.report(0.8, 1)
+    waiting.report(0.85, 2)
+    starting.suggest_float("x", 0.0, 1.0)
+    seen: dict[str, list[optuna.trial.FrozenTrial]] = {}
+
+    class Spy(optuna.samplers.RandomSampler):
+        def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            seen["pruned"] = study.get_trials(states=(TrialState.PRUNED,))
+            seen["running"] = study._get_trials(deepcopy=False, states=(TrialState.RUNNING,),
+                                                use_cache=True)
+
+    study.sampler = SeesUnfinished(Spy(seed=0))
+    study.ask()
+    assert [(t.number, t.intermediate_values) for t in seen["pruned"]] == [
+        (waiting.number, {1: 0.8, 2: 0.85})]
+    # No epoch yet: still RUNNING, for TPE's constant liar (and the trial being asked).
+    assert [t.number for t in seen["running"]] == [starting.number, 2]
+    assert study.get_trials()[waiting.number].state is TrialState.RUNNING
+
+
+def test_the_prior_is_trusted_less_as_trials_wait() -> None:
+    # The prior is drawn from with probability 8 / (8 + n), n the trials with evidence:
+    # with waiting trials counted, draws from TPE appear long before any trial ends.
+    searcher = searcher_for(SearchSettings(space=SPACE, name="s", seed=0))
+    wait_at_first_rung(searcher, 30)
+    drawn = [t.user_attrs[DRAWN_FROM] for t in searcher.study.get_trials(deepcopy=False)]
+    assert drawn[0] == "prior" and drawn.count("sampler") >= 8
