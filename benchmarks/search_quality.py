@@ -27,6 +27,10 @@ The former default, run only when ``--systems`` names them:
   mnist-hpo-unplanned, mnist-hpo-cold-unplanned
                    the two above with promotion-type ASHA not told the epoch budget: η = 3
                    promotions to the end, the default from 2026-11-29 until 2026-11-29 11:10
+  mnist-hpo-blind, mnist-hpo-cold-blind
+                   the two above with the end planned but a sampler blind to trials
+                   waiting at a rung (TPE never left its random start-up), the default
+                   from 2026-11-29 11:10 until 2026-11-29 13:40
 
 Every system trains the same networks the same way (see ``benchmarks/peers.py``). For
 each run the script records the best validation accuracy against trial-epochs spent, then
@@ -72,6 +76,8 @@ RAY_VARIANTS: dict[str, dict[str, Any]] = {
     "mnist-hpo-cold-asha": {"scheduler": "asha", "reduction_factor": 2.0},
     "mnist-hpo-unplanned": {"warm_start": True, "plan_end": False},
     "mnist-hpo-cold-unplanned": {"plan_end": False},
+    "mnist-hpo-blind": {"warm_start": True, "sampler_sees_unfinished": False},
+    "mnist-hpo-cold-blind": {"sampler_sees_unfinished": False},
 }
 FULL = {"subset": 10000, "validation": 5000, "epochs": 9, "budget": 45, "seeds": 5,
         "test": 10000}

@@ -58,7 +58,8 @@ TPE_OPTIONS: dict[str, Any] = {"multivariate": True, "group": True, "constant_li
 
 def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
     """Optuna's sampler, seeded here (one seed, one place): TPE or random, drawing near the
-    seed network early on (:class:`PriorSampler`) unless ``--no-warm-start``.
+    seed network early on (:class:`PriorSampler`) unless ``--no-warm-start``, and seeing
+    trials that wait at a rung as what is known of them (:class:`SeesUnfinished`).
 
     Without honest early stopping (``OptunaSearch``, the benchmark's Ray peer), Optuna's
     default TPE, as a user of Ray's stock searcher gets it.
@@ -76,6 +77,8 @@ def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
         # Its own stream (seed + 1): whether a trial comes from the prior is not tied to the
         # base sampler's draws.
         base = PriorSampler(base, resolve_config({}), seed=settings.seed + 1, **PRIOR_OPTIONS)
+    if not settings.sampler_sees_unfinished:
+        return base
     # Trials waiting at a rung are RUNNING in the study until they end: the sampler (and the
     # prior's trust) would otherwise learn nothing from them (search/tune/evidence.py).
     return SeesUnfinished(base)
@@ -95,7 +98,7 @@ def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
         "seed": settings.seed,
         "early_stopped_trials_told_as": "PRUNED" if settings.honest_early_stopping
         else "COMPLETE"}
-    if settings.honest_early_stopping:
+    if settings.honest_early_stopping and settings.sampler_sees_unfinished:
         described["unfinished_trials_seen_as"] = "PRUNED at their last epoch"
     if not settings.honest_early_stopping:
         return described | {"options": "Optuna's defaults"}

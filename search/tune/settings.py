@@ -70,6 +70,9 @@ class SearchSettings:
     #: Whether promotion-type ASHA is told the epoch budget to plan the search's end (no
     #: flag: ``False`` is how ``benchmarks/search_quality.py`` re-runs the earlier default).
     plan_end: bool = True
+    #: Whether the sampler sees trials waiting at a rung as pruned at their last epoch
+    #: (search/tune/evidence.py; no flag: ``False`` re-runs the earlier default).
+    sampler_sees_unfinished: bool = True
     warm_start: bool = True
     objective: str = "accuracy"
     max_params: int | None = None
