@@ -168,6 +168,40 @@ def test_kept_trials_never_pause_and_max_concurrent_caps_running_trials() -> Non
     assert s.choose_trial_to_run(controller) is None  # one runs already
 
 
+def test_max_concurrent_holds_the_searchers_new_configurations_back() -> None:
+    # Ray starts a pending configuration on any free CPU, whatever choose_trial_to_run says
+    # (seen: two trials at once with --max-concurrent 1 on 2 CPUs): the searcher asks first.
+    s = scheduler(max_concurrent=1)
+    a = trial("a")
+    controller = Controller([a])
+    assert s.choose_trial_to_run(controller) is None  # the controller is seen
+    assert s.takes_new_configurations() is False  # one trains
+    assert s.on_trial_result(controller, a, {"training_iteration": 1,
+                                             "val_accuracy": 0.9}) == PAUSE
+    assert s.takes_new_configurations() is True  # pausing: its worker is free
+    b = trial("b", Trial.PENDING)
+    controller.trials.append(b)
+    assert s.takes_new_configurations() is False  # one about to start
+    b.status = Trial.TERMINATED
+    assert scheduler(max_concurrent=2).takes_new_configurations() is True
+
+
+def test_under_max_concurrent_a_free_slot_goes_to_a_promotion_first() -> None:
+    # Ray asks the searcher before the scheduler: a new configuration would take the slot a
+    # trial that has entered its rung's top is to be resumed in.
+    s = scheduler(max_concurrent=1)
+    trials = [trial(name) for name in ("a", "b", "c")]
+    controller = Controller(trials)
+    for t, accuracy in zip(trials, (0.95, 0.90, 0.91), strict=True):
+        t.status = Trial.RUNNING
+        s.on_trial_result(controller, t, {"training_iteration": 1, "val_accuracy": accuracy})
+        t.status = Trial.PAUSED  # a, b, c wait: top ⌊3/3⌋ = a, entered when c reported
+    assert s.takes_new_configurations() is False  # the slot is a's
+    assert s.choose_trial_to_run(controller) is trials[0]
+    trials[0].status = Trial.RUNNING
+    assert s.takes_new_configurations() is False  # a trains
+
+
 def settings(**overrides: Any) -> SearchSettings:
     values: dict[str, Any] = {"space": load_space("default"), "name": "exp", "epochs": 9,
                               "scheduler": "asha-promotion"} | overrides

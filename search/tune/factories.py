@@ -208,7 +208,8 @@ def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
     searcher = make_searcher(settings, experiment_dir, ext.study_name, ext.warm_start)
     scheduler = make_scheduler(settings)
     if isinstance(scheduler, PromotingASHA) and isinstance(searcher, OptunaSearcher):
-        searcher.gate = scheduler.takes_new_configurations  # the planned end's
+        # Its limits (--max-concurrent, the planned end) hold only if the searcher asks.
+        searcher.gate = scheduler.takes_new_configurations
     return tune.TuneConfig(
         metric=METRIC, mode=MODE,
         search_alg=searcher,

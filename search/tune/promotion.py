@@ -21,9 +21,9 @@ the free workers carry the best unfinished trials (by their first-rung score) to
 and a trial reaching a rung below them waits. Without it the search would end with a
 dozen trials cut at epoch 1–3 and its best configurations unfinished: a first rung as wide
 as the budget allows, then the best trained on, is the one-epoch baseline of Egele et al.
-(2023), run under Ray. (The searcher draws the configurations; while trials wait at the
-first rung Optuna has not been told them, so TPE draws as at its start: README, "What the
-records show about the sampler".)
+(2023), run under Ray. The searcher draws the configurations, from a sampler that sees the
+trials waiting at the first rung as pruned there (:mod:`evidence`): Optuna is told a trial
+only when it ends.
 
 Ray saves no scheduler state: after ``mnist-hpo resume`` this object is the copy pickled
 when the search began, with empty rungs, and every unfinished trial comes back PENDING,
@@ -126,6 +126,7 @@ class PromotingASHA(FIFOScheduler):
         if trial.trial_id in self._top(epoch):
             self._promoted[epoch].add(trial.trial_id)
             return TrialScheduler.CONTINUE
+        self._pausing.add(trial.trial_id)
         return TrialScheduler.PAUSE
 
     def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
@@ -135,29 +136,41 @@ class PromotingASHA(FIFOScheduler):
                 sum(t.status == Trial.RUNNING for t in trials) >= self._max_concurrent:
             return None
         paused: dict[str, Trial] = {t.trial_id: t for t in trials if t.status == Trial.PAUSED}
-        if self._budget is not None:
-            if paused and self._finishing(tune_controller):
-                best = next(t for t in self._candidates(trials) if t in paused)
-                if self._is_finalist(best, tune_controller):
-                    self._promoted[max(self._reached(best))].add(best)
-                    self._pausing.discard(best)
-                    return paused[best]
-            # Ray starts a pending trial on a free worker whatever this returns.
-            return next((t for t in trials if t.status == Trial.PENDING), None)
-        for rung in reversed(self._rungs):  # the furthest trials first
-            for trial_id in self._top(rung):
-                if trial_id in paused and trial_id not in self._promoted[rung]:
-                    self._promoted[rung].add(trial_id)
-                    return paused[trial_id]
-        for trial in trials:
-            if trial.status == Trial.PENDING:
-                return trial
+        resume = self._resumable(tune_controller, trials)
+        if resume is not None:
+            trial_id, rung = resume
+            self._promoted[rung].add(trial_id)
+            self._pausing.discard(trial_id)
+            return paused[trial_id]
+        pending = next((t for t in trials if t.status == Trial.PENDING), None)
+        if pending is not None or self._budget is not None:
+            return pending
         if paused and tune_controller.search_alg.is_finished() and not any(
-                t.status in (Trial.RUNNING, Trial.PENDING) for t in trials):
+                t.status == Trial.RUNNING for t in trials):
             # No new configuration will come and nothing running can change a rung's top:
             # the paused trials have lost. Left paused, Ray would wait for them forever.
             for trial in paused.values():
                 tune_controller.stop_trial(trial)
+        return None
+
+    def _resumable(self, tune_controller: Any, trials: list[Trial]) -> tuple[str, int] | None:
+        """The paused trial to resume now and the rung it passes, if any: with an epoch
+        budget, the best unfinished finalist once the end is the finalists'; otherwise the
+        furthest trial that has entered its rung's top since it paused."""
+        paused = {t.trial_id for t in trials if t.status == Trial.PAUSED}
+        if not paused:
+            return None
+        if self._budget is not None:
+            if not self._finishing(tune_controller):
+                return None
+            best = next(t for t in self._candidates(trials) if t in paused)
+            if not self._is_finalist(best, tune_controller):
+                return None
+            return best, max(self._reached(best))
+        for rung in reversed(self._rungs):  # the furthest trials first
+            for trial_id in self._top(rung):
+                if trial_id in paused and trial_id not in self._promoted[rung]:
+                    return trial_id, rung
         return None
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
@@ -250,14 +263,24 @@ class PromotingASHA(FIFOScheduler):
         return not waiting.intersection(top[:top.index(trial_id)])
 
     def takes_new_configurations(self) -> bool:
-        """For the searcher: whether a new configuration may be started. Not while the end
-        of an epoch budget is being spent on finalists that still have epochs to train: Ray
-        starts the searcher's pending configuration on any free worker, whatever
-        :meth:`choose_trial_to_run` returns, and that epoch would come out of theirs."""
+        """For the searcher: whether a new configuration may be started. Ray starts the
+        searcher's pending configuration on any free worker, whatever
+        :meth:`choose_trial_to_run` returns, so this is where the scheduler's limits hold:
+        not while ``max_concurrent`` trials are training or about to (a worker freed by a
+        paused trial is not a slot), and not while the end of an epoch budget is being spent
+        on finalists that still have epochs to train (that epoch would come out of theirs)."""
         controller = self._controller
-        if self._budget is None or controller is None or not self._finishing(controller):
-            return True
+        if controller is None:
+            return True  # nothing started yet
         trials: list[Trial] = controller.get_trials()
+        if self._max_concurrent is not None and sum(
+                t.status == Trial.PENDING or
+                (t.status == Trial.RUNNING and t.trial_id not in self._pausing)
+                for t in trials) + (self._resumable(controller, trials) is not None) \
+                >= self._max_concurrent:
+            return False  # the slots are taken, or the one free is a promotion's
+        if self._budget is None or not self._finishing(controller):
+            return True
         top = self._candidates(trials, unfinished=False)[:self._slots(trials)]
         return not set(top).intersection(self._candidates(trials))
 
