@@ -14,16 +14,11 @@ best paused trial that has since entered its rung's top (the highest rung first)
 starts a new configuration. Trials that never enter it stay paused until the search ends
 and are then stopped, as early-stopped trials.
 
-With an epoch budget (``--epoch-budget``) the scheduler also plans the search's end: once
-the epochs trained, plus one for each trial training, reach the budget less the epochs
-``finalists`` trials need from the first rung to the last, no new configuration starts;
-the free workers carry the best unfinished trials (by their first-rung score) to the end,
-and a trial reaching a rung below them waits. Without it the search would end with a
-dozen trials cut at epoch 1–3 and its best configurations unfinished: a first rung as wide
-as the budget allows, then the best trained on, is the one-epoch baseline of Egele et al.
-(2023), run under Ray. The searcher draws the configurations, from a sampler that sees the
-trials waiting at the first rung as pruned there (:mod:`evidence`): Optuna is told a trial
-only when it ends.
+With an epoch budget (``--epoch-budget``) the scheduler also plans the search's end
+(:mod:`planned_end`): breadth at the first rung while the budget affords it, then the
+best trials trained to the end. The searcher draws the configurations, from a sampler that
+sees the trials waiting at the first rung as pruned there (:mod:`evidence`): Optuna is told
+a trial only when it ends.
 
 Ray saves no scheduler state: after ``mnist-hpo resume`` this object is the copy pickled
 when the search began, with empty rungs, and every unfinished trial comes back PENDING,
@@ -46,11 +41,10 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from mnist_hpo.reports.trial_files import read_epochs
 from mnist_hpo.search.tune.asha import is_kept
 from mnist_hpo.search.tune.callbacks import EpochBudget
+from mnist_hpo.search.tune.planned_end import EndPlan
 from mnist_hpo.search.tune.progress import rungs
 
 log = logging.getLogger(__name__)
-#: A trial not yet ended: training, waiting at a rung, or chosen to resume (PENDING).
-_UNFINISHED = (Trial.RUNNING, Trial.PAUSED, Trial.PENDING)
 
 
 class PromotingASHA(FIFOScheduler):
@@ -85,10 +79,13 @@ class PromotingASHA(FIFOScheduler):
         self._results: dict[int, dict[str, float]] = {r: {} for r in self._rungs}
         self._promoted: dict[int, set[str]] = {r: set() for r in self._rungs}
         self._seen: set[str] = set()
-        self._budget, self._finalists = epoch_budget, finalists
         self._trained = EpochBudget(epoch_budget)  # epochs trained, counted as the stopper does
         # Told to pause: Ray shows such a trial RUNNING until its checkpoint is saved.
         self._pausing: set[str] = set()
+        self._plan = None if epoch_budget is None or not self._rungs else EndPlan(
+            epoch_budget, trained=self._trained, first_rung=self._results[self._rungs[0]],
+            reserve=finalists * (max_t - self._rungs[0]), finalists=finalists,
+            kept=self._kept, pausing=self._pausing)
         self._controller: Any = None  # Ray's, as last seen: for takes_new_configurations
 
     def set_search_properties(self, metric: str | None, mode: str | None,
@@ -116,9 +113,9 @@ class PromotingASHA(FIFOScheduler):
         if is_kept(trial, self._kept):
             self._promoted[epoch].add(trial.trial_id)
             return TrialScheduler.CONTINUE
-        if self._budget is not None:  # the end is planned: breadth, then the finalists
-            if self._finishing(tune_controller, reporting=trial) and \
-                    self._is_finalist(trial.trial_id, tune_controller):
+        if self._plan is not None:  # the end is planned: breadth, then the finalists
+            if self._plan.finishing(tune_controller, reporting=trial) and \
+                    self._plan.is_finalist(trial.trial_id, tune_controller):
                 self._promoted[epoch].add(trial.trial_id)
                 return TrialScheduler.CONTINUE
             self._pausing.add(trial.trial_id)
@@ -143,7 +140,7 @@ class PromotingASHA(FIFOScheduler):
             self._pausing.discard(trial_id)
             return paused[trial_id]
         pending = next((t for t in trials if t.status == Trial.PENDING), None)
-        if pending is not None or self._budget is not None:
+        if pending is not None or self._plan is not None:
             return pending
         if paused and tune_controller.search_alg.is_finished() and not any(
                 t.status == Trial.RUNNING for t in trials):
@@ -160,11 +157,11 @@ class PromotingASHA(FIFOScheduler):
         paused = {t.trial_id for t in trials if t.status == Trial.PAUSED}
         if not paused:
             return None
-        if self._budget is not None:
-            if not self._finishing(tune_controller):
+        if self._plan is not None:
+            if not self._plan.finishing(tune_controller):
                 return None
-            best = next(t for t in self._candidates(trials) if t in paused)
-            if not self._is_finalist(best, tune_controller):
+            best = next(t for t in self._plan.candidates(trials) if t in paused)
+            if not self._plan.is_finalist(best, tune_controller):
                 return None
             return best, max(self._reached(best))
         for rung in reversed(self._rungs):  # the furthest trials first
@@ -210,58 +207,6 @@ class PromotingASHA(FIFOScheduler):
                 and trial.status == Trial.PENDING:
             trial.set_status(Trial.PAUSED)  # type: ignore[no-untyped-call]
 
-    def _finishing(self, tune_controller: Any, reporting: Trial | None = None) -> bool:
-        """Whether the budget left is the finalists': the epochs trained, plus one for each
-        trial training on (not ``reporting``, which is being decided), reach the epoch
-        budget less ``finalists`` × the epochs from the first rung to ``max_t``; or no
-        configuration is left to start."""
-        if self._budget is None:
-            return False
-        trials: list[Trial] = tune_controller.get_trials()
-        if tune_controller.search_alg.is_finished() and \
-                not any(t.status == Trial.PENDING for t in trials):
-            return True  # --trials reached: nothing new will come to spend the budget on
-        running = sum(t.status == Trial.RUNNING and t is not reporting
-                      and t.trial_id not in self._pausing for t in trials)
-        reserve = self._finalists * (self._max_t - self._rungs[0]) if self._rungs else 0
-        return self._trained.spent + running >= self._budget - reserve
-
-    def _candidates(self, trials: list[Trial], unfinished: bool = True) -> list[str]:
-        """The trials with a result at the first rung, not kept ones, best first by that
-        result: the unfinished ones (running, paused, or pending: being resumed), or with
-        ``unfinished=False`` those that ran to the end too.
-
-        By the first rung, the one every candidate has: ranking the furthest rung first, as
-        ASHA promotes, would lock in a trial resumed at the budget's end before the last
-        configurations of the breadth had reported."""
-        first = self._results[self._rungs[0]] if self._rungs else {}
-        statuses = _UNFINISHED if unfinished else (*_UNFINISHED, Trial.TERMINATED)
-        ranked = [t.trial_id for t in trials if t.status in statuses
-                  and not is_kept(t, self._kept) and t.trial_id in first]
-        return sorted(ranked, key=lambda trial_id: -first[trial_id])
-
-    def _is_finalist(self, trial_id: str, tune_controller: Any) -> bool:
-        """Whether the end of the budget goes to ``trial_id``: it is among the best
-        ``finalists`` (:meth:`_slots`), counting those already trained to the end, no better one is
-        waiting for a worker, and no configuration is still in its first epoch. Once the
-        searcher has no configuration left, among the unfinished ones: the budget is no
-        longer what ends the search."""
-        trials: list[Trial] = tune_controller.get_trials()
-        first = self._results[self._rungs[0]]
-        if any(t.status == Trial.RUNNING and t.trial_id != trial_id
-               and not is_kept(t, self._kept) and t.trial_id not in first for t in trials):
-            # A configuration still in its first epoch may rank above: wait for it (a
-            # worker idles for part of an epoch; no epoch of the budget is spent).
-            return False
-        ranked = self._candidates(trials, unfinished=tune_controller.search_alg.is_finished())
-        top = ranked[:self._slots(trials)]
-        if trial_id not in top:
-            return False
-        # Waiting for a worker: paused, being resumed (PENDING), or being paused.
-        waiting = {t.trial_id for t in trials if t.status in (Trial.PAUSED, Trial.PENDING)
-                   or (t.status == Trial.RUNNING and t.trial_id in self._pausing)}
-        return not waiting.intersection(top[:top.index(trial_id)])
-
     def takes_new_configurations(self) -> bool:
         """For the searcher: whether a new configuration may be started. Ray starts the
         searcher's pending configuration on any free worker, whatever
@@ -279,16 +224,7 @@ class PromotingASHA(FIFOScheduler):
                 for t in trials) + (self._resumable(controller, trials) is not None) \
                 >= self._max_concurrent:
             return False  # the slots are taken, or the one free is a promotion's
-        if self._budget is None or not self._finishing(controller):
-            return True
-        top = self._candidates(trials, unfinished=False)[:self._slots(trials)]
-        return not set(top).intersection(self._candidates(trials))
-
-    def _slots(self, trials: list[Trial]) -> int:
-        """How many finalists: ``finalists`` less one for each kept trial still training
-        (it takes a worker anyway), at least one."""
-        kept = sum(t.status == Trial.RUNNING and is_kept(t, self._kept) for t in trials)
-        return max(1, self._finalists - kept)
+        return self._plan is None or self._plan.takes_new_configurations(controller)
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the scheduler (tuner.pkl); its controller is not to be pickled.
