@@ -72,7 +72,7 @@ def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group
-            base = optuna.samplers.TPESampler(seed=settings.seed, **TPE_OPTIONS)
+            base = optuna.samplers.TPESampler(seed=settings.seed, **tpe_options(settings))
     if uses_prior(settings):
         # Its own stream (seed + 1): whether a trial comes from the prior is not tied to the
         # base sampler's draws.
@@ -82,6 +82,13 @@ def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
     # Trials waiting at a rung are RUNNING in the study until they end: the sampler (and the
     # prior's trust) would otherwise learn nothing from them (search/tune/evidence.py).
     return SeesUnfinished(base)
+
+
+def tpe_options(settings: SearchSettings) -> dict[str, Any]:
+    """:data:`TPE_OPTIONS`, with ``settings.tpe_startup`` start-up trials if it is set."""
+    if settings.tpe_startup is None:
+        return dict(TPE_OPTIONS)
+    return TPE_OPTIONS | {"n_startup_trials": settings.tpe_startup}
 
 
 def uses_prior(settings: SearchSettings) -> bool:
@@ -103,7 +110,7 @@ def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
     if not settings.honest_early_stopping:
         return described | {"options": "Optuna's defaults"}
     if settings.sampler == "tpe":
-        described |= TPE_OPTIONS
+        described |= tpe_options(settings)
     if uses_prior(settings):
         described["prior"] = {"center": "seed network", **PRIOR_OPTIONS}
     if settings.goal.limits and settings.sampler == "tpe":

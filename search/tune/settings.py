@@ -73,6 +73,8 @@ class SearchSettings:
     #: Whether the sampler sees trials waiting at a rung as pruned at their last epoch
     #: (search/tune/evidence.py; no flag: ``False`` re-runs the earlier default).
     sampler_sees_unfinished: bool = True
+    #: TPE's random start-up trials (no flag; ``None``: ``TPE_OPTIONS``' 5).
+    tpe_startup: int | None = None
     warm_start: bool = True
     objective: str = "accuracy"
     max_params: int | None = None
