@@ -129,6 +129,9 @@ def test_no_warm_start_means_no_prior() -> None:
     cold = make_sampler(settings)
     assert isinstance(cold.base, optuna.samplers.TPESampler)  # type: ignore[attr-defined]
     assert "prior" not in sampler_settings(settings)
+    # Its start-up draws are random, not the prior's: 10 of them, not 5 (factories.py).
+    assert sampler_settings(settings)["n_startup_trials"] == 10
+    assert cold.base._n_startup_trials == 10  # type: ignore[attr-defined]
     stock = SearchSettings(space=load_space("default"), name="s", warm_start=False,
                            honest_early_stopping=False)
     assert sampler_settings(stock)["options"] == "Optuna's defaults"

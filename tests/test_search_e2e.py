@@ -80,6 +80,7 @@ def test_manifest_is_complete(search_run: tuple[Path, str], mnist_path: Path) ->
     assert m["sampler"] == {"type": "TPESampler", "seed": 0, "multivariate": True,
                             "group": True, "constant_liar": True, "n_startup_trials": 5,
                             "early_stopped_trials_told_as": "PRUNED",
+                            "unfinished_trials_seen_as": "PRUNED at their last epoch",
                             "prior": {"center": "seed network", "beta": 8.0, "spread": 0.2,
                                       "keep": 0.6}}
     assert m["scheduler"] == {"type": "ASHAScheduler", "time_attr": "training_iteration",

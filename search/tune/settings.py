@@ -73,7 +73,7 @@ class SearchSettings:
     #: Whether the sampler sees trials waiting at a rung as pruned at their last epoch
     #: (search/tune/evidence.py; no flag: ``False`` re-runs the earlier default).
     sampler_sees_unfinished: bool = True
-    #: TPE's random start-up trials (no flag; ``None``: ``TPE_OPTIONS``' 5).
+    #: TPE's start-up trials (no flag; ``None``: 5 with the warm start, 10 without).
     tpe_startup: int | None = None
     warm_start: bool = True
     objective: str = "accuracy"
