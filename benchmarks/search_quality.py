@@ -8,8 +8,10 @@ all) with the same budget in trial-epochs (every epoch of every trial counts):
                    drawn near it (the prior, trusted less as trials finish) or by TPE;
                    promotion-type ASHA told the epoch budget (breadth at the first rung,
                    then the 2 best trained to the end); early-stopped trials told to Optuna
-                   as pruned
-  mnist-hpo-cold   --no-warm-start: no seed trial, no prior; TPE + the same scheduler
+                   as pruned, waiting ones seen by the sampler as pruned there
+  mnist-hpo-cold   --no-warm-start: no seed trial, no prior; TPE (10 random start-up
+                   draws, then its model, which sees the trials waiting at a rung) + the
+                   same scheduler
   seed-network     the tutorial's network alone, trained every epoch: the bar to clear
                    (its budget is its own epochs)
   ray-optuna-asha  Ray's stock OptunaSearch with Optuna's default TPE, + ASHA

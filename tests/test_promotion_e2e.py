@@ -5,6 +5,7 @@ while paused when the search runs out of trials, and records that say so."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -81,3 +82,40 @@ def test_an_epoch_budget_goes_to_breadth_then_to_the_two_best(mnist_path: Path,
     assert sorted(t.number for t in finalists) == \
         sorted(sorted(first, key=lambda n: -first[n])[:2])  # the two best after epoch 1
     assert all(t.epochs_run == 3 and t.state is TrialState.COMPLETED for t in finalists)
+
+
+def test_max_concurrent_one_means_one_trial_at_a_time(mnist_path: Path, tmp_path: Path) -> None:
+    # Ray starts the searcher's pending configuration on any free CPU whatever the
+    # scheduler chooses; with 2 CPUs and 1 per trial, 7 of 9 trial starts overlapped another
+    # trial's training before the searcher asked the scheduler first.
+    from ray import tune
+
+    from mnist_hpo.search.tune.driver import run_search
+    from mnist_hpo.search.tune.settings import SearchSettings
+    from mnist_hpo.spaces import load_space
+
+    events: list[tuple[str, str]] = []
+
+    class Record(tune.Callback):
+        def on_trial_start(self, iteration: int, trials: list[Any], trial: Any,
+                           **info: Any) -> None:
+            events.append(("start", trial.trial_id))
+
+        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
+                            result: dict[str, Any], **info: Any) -> None:
+            events.append(("result", trial.trial_id))
+
+    settings = SearchSettings(
+        space=load_space(str(REPO / "tests/data/asha_space.yaml")), name="one",
+        storage=str(tmp_path), trials=6, epochs=3, seed=0, subset=1000, validation=500,
+        max_concurrent=1, cpus_per_trial=1.0, data=str(mnist_path))
+    run_search(settings, command=["test"], callbacks=[Record()], quiet=True)
+    starts = [i for i, (kind, _) in enumerate(events) if kind == "start"]
+    assert len(starts) >= 6
+    for i in starts:
+        trial_id = events[i][1]
+        first = next(j for j in range(i + 1, len(events)) if events[j] == ("result", trial_id))
+        # Between a trial's start and its first epoch, no other trial reports.
+        assert all(e[1] == trial_id for e in events[i + 1:first]), events
+    # Trials still waited and were promoted: more epochs than trials.
+    assert sum(kind == "result" for kind, _ in events) > 6
