@@ -136,7 +136,9 @@ def plot(runs: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> Non
         low = [min(c[i - 1] for c in curves) for i in x]
         high = [max(c[i - 1] for c in curves) for i in x]
         line = ax.plot(x, mean, label=f"{system} ({_seeds(len(curves))}): {SYSTEMS[system]}",
-                       linewidth=2.5 if system == "mnist-hpo" else 1.5)[0]
+                       linewidth=2.5 if system == "mnist-hpo" else 1.5,
+                       # Former systems dotted: past ten lines matplotlib's colours repeat.
+                       linestyle=":" if system in FORMER else "-")[0]
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.06)
     finals = [best_so_far(r["curve"])[-1] for r in runs]
     ax.set_ylim(min(finals) - 0.03, max(finals) + 0.005)
