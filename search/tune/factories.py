@@ -111,10 +111,10 @@ def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
         "seed": settings.seed,
         "early_stopped_trials_told_as": "PRUNED" if settings.honest_early_stopping
         else "COMPLETE"}
-    if settings.honest_early_stopping and settings.sampler_sees_unfinished:
-        described["unfinished_trials_seen_as"] = "PRUNED at their last epoch"
     if not settings.honest_early_stopping:
         return described | {"options": "Optuna's defaults"}
+    if settings.sampler_sees_unfinished:
+        described["unfinished_trials_seen_as"] = "PRUNED at their last epoch"
     if settings.sampler == "tpe":
         described |= tpe_options(settings)
     if uses_prior(settings):

@@ -129,8 +129,7 @@ class PromotingASHA(FIFOScheduler):
     def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
         self._controller = tune_controller
         trials: list[Trial] = tune_controller.get_trials()
-        if self._max_concurrent is not None and \
-                sum(t.status == Trial.RUNNING for t in trials) >= self._max_concurrent:
+        if self._max_concurrent is not None and self._training(trials) >= self._max_concurrent:
             return None
         paused: dict[str, Trial] = {t.trial_id: t for t in trials if t.status == Trial.PAUSED}
         resume = self._resumable(tune_controller, trials)
@@ -218,13 +217,17 @@ class PromotingASHA(FIFOScheduler):
         if controller is None:
             return True  # nothing started yet
         trials: list[Trial] = controller.get_trials()
-        if self._max_concurrent is not None and sum(
-                t.status == Trial.PENDING or
-                (t.status == Trial.RUNNING and t.trial_id not in self._pausing)
-                for t in trials) + (self._resumable(controller, trials) is not None) \
-                >= self._max_concurrent:
+        if self._max_concurrent is not None and self._training(trials) + sum(
+                t.status == Trial.PENDING for t in trials) + \
+                (self._resumable(controller, trials) is not None) >= self._max_concurrent:
             return False  # the slots are taken, or the one free is a promotion's
         return self._plan is None or self._plan.takes_new_configurations(controller)
+
+    def _training(self, trials: list[Trial]) -> int:
+        """Trials holding a worker for more epochs: RUNNING and not told to pause (Ray
+        shows a pausing trial RUNNING until its checkpoint is saved)."""
+        return sum(t.status == Trial.RUNNING and t.trial_id not in self._pausing
+                   for t in trials)
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the scheduler (tuner.pkl); its controller is not to be pickled.
