@@ -188,3 +188,22 @@ def test_the_searcher_asks_the_scheduler_before_each_new_configuration() -> None
     assert searcher.suggest("held back") is None  # Ray asks again later
     asked = [t for t in searcher.study.trials if t.state.name == "RUNNING"]
     assert len(asked) == 1  # and nothing was asked of Optuna
+
+
+def noop(config: dict[str, Any]) -> None:
+    """A trainable for a tuner that is only built and restored, never run."""
+
+
+def test_a_resumed_search_keeps_the_searcher_asking_its_scheduler(tmp_path: Path) -> None:
+    from ray import tune
+
+    config = make_tune_config(settings(epoch_budget=45, max_concurrent=1), None)
+    tune.Tuner(noop, tune_config=config,
+               run_config=tune.RunConfig(name="exp", storage_path=str(tmp_path)))
+    # What `mnist-hpo resume` restores: searcher and scheduler from the one tuner.pkl.
+    restored_config = tune.Tuner.restore(str(tmp_path / "exp"), trainable=noop
+                                         )._local_tuner._tune_config
+    searcher: Any = restored_config.search_alg
+    assert searcher is not config.search_alg
+    assert searcher.gate is not None, "resumed without --max-concurrent and the planned end"
+    assert searcher.gate.__self__ is restored_config.scheduler  # the live one, not a copy

@@ -35,6 +35,9 @@ class TrialPrinter(tune.Callback):
     {params}. Best: trial 3, 0.9931.`` and the same for failures, with the reason.
 
     A trial's score is its best epoch's val_accuracy: the epoch whose checkpoint is kept.
+    Scores come from Ray's own per-trial record (``metric_analysis``), which a resumed
+    search restores: a trial that reported before the interruption keeps its score, and
+    "Best" counts the trials that finished before it.
     """
 
     def __init__(self, max_epochs: int, searched: Sequence[str],
@@ -43,29 +46,20 @@ class TrialPrinter(tune.Callback):
         self.offset = offset
         self.searched = list(searched)
         self.write = write
-        self.scores: dict[str, float] = {}
-        self.best: tuple[int, float] | None = None
-
-    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial,
-                        result: dict[str, Any], **info: Any) -> None:
-        score = result.get(METRIC)
-        if score is not None:
-            self.scores[trial.trial_id] = max(score, self.scores.get(trial.trial_id, score))
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial,
                           **info: Any) -> None:
         n = trial_number(trial, self.offset)
-        score = self.scores.get(trial.trial_id)
+        score = best_score(trial)
         epochs = int((trial.last_result or {}).get("training_iteration", 0))
+        best = self._best([t for t in trials if t.status == Trial.TERMINATED or t is trial])
         if score is None:
-            self.write(f"Trial {n} finished without reporting {METRIC}.")
+            self.write(f"Trial {n} finished without reporting {METRIC}. {self._best_text(best)}")
             return
-        if self.best is None or score > self.best[1]:
-            self.best = (n, score)
         early = " (stopped early)" if epochs < self.max_epochs else ""
         self.write(f"Trial {n} finished: {METRIC}={score:.4f} after {epochs} "
                    f"epoch{'s' if epochs != 1 else ''}{early} {self._params(trial)}. "
-                   f"{self._best_text()}")
+                   f"{self._best_text(best)}")
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial,
                        **info: Any) -> None:
@@ -74,16 +68,33 @@ class TrialPrinter(tune.Callback):
         if error is not None:
             lines = str(error).strip().splitlines()
             reason = lines[-1] if lines else type(error).__name__
+        best = self._best([t for t in trials if t.status == Trial.TERMINATED])
         self.write(f"Trial {trial_number(trial, self.offset)} failed: {reason} "
-                   f"{self._params(trial)}. {self._best_text()}")
+                   f"{self._params(trial)}. {self._best_text(best)}")
 
     def _params(self, trial: Trial) -> dict[str, Any]:
         return {k: short(v) for k, v in trial.config.items() if k in self.searched}
 
-    def _best_text(self) -> str:
-        if self.best is None:
+    def _best(self, finished: list[Trial]) -> tuple[int, float] | None:
+        """(trial number, score) of the best of ``finished``; the first of equals."""
+        scored = [(score, -trial_number(t, self.offset)) for t in finished
+                  if (score := best_score(t)) is not None]
+        if not scored:
+            return None
+        score, negative_number = max(scored)
+        return -negative_number, score
+
+    @staticmethod
+    def _best_text(best: tuple[int, float] | None) -> str:
+        if best is None:
             return "No trial has finished yet."
-        return f"Best: trial {self.best[0]}, {self.best[1]:.4f}."
+        return f"Best: trial {best[0]}, {best[1]:.4f}."
+
+
+def best_score(trial: Trial) -> float | None:
+    """The trial's best epoch's val_accuracy, from Ray's record of its results."""
+    best = (trial.metric_analysis or {}).get(METRIC, {}).get("max")
+    return None if best is None else float(best)
 
 
 class StoppedMark(tune.Callback):

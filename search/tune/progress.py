@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from ray import tune
 from ray.tune.experiment import Trial
 
+from mnist_hpo.search.tune.callbacks import best_score
 from mnist_hpo.search.tune.settings import ASHA_SCHEDULERS, METRIC, SearchSettings
 
 
@@ -89,6 +90,10 @@ class Progress:
 
     def result(self, trial: str, epoch: int, number: int, score: float | None) -> None:
         self.epochs[trial] = max(self.epochs.get(trial, 0), epoch)
+        self.scored(number, score)
+
+    def scored(self, number: int, score: float | None) -> None:
+        """Trial ``number`` has reached ``score``: the best if none is higher."""
         if score is not None and (self.best is None or score > self.best[1]):
             self.best = (number, score)
 
@@ -166,11 +171,19 @@ class ProgressCallback(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial,
                        **info: Any) -> None:
         self.progress.start(trial.trial_id)
+        self._restored(trials)
 
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial,
                         result: dict[str, Any], **info: Any) -> None:
         self.progress.result(trial.trial_id, int(result.get("training_iteration") or 0),
                              self.number(trial), result.get(METRIC))
+        self._restored(trials)
+
+    def _restored(self, trials: list[Trial]) -> None:
+        # A resumed search: Ray restores each trial with what it reported before, so the
+        # best is the search's, not this process's (the counts do restart).
+        for trial in trials:
+            self.progress.scored(self.number(trial), best_score(trial))
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial,
                           **info: Any) -> None:

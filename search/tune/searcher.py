@@ -179,13 +179,14 @@ class OptunaSearcher(Searcher):
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the searcher into tuner.pkl: the study reopens from its storage.
-        # The gate is the live scheduler's: a pickled copy would judge from stale state.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_study", "_live", "gate")}
+        # The gate stays: tuner.pkl is one pickle holding the scheduler too, so a resumed
+        # search's gate asks the very scheduler Ray restores with it (tests/test_resume.py).
+        return {k: v for k, v in self.__dict__.items() if k not in ("_study", "_live")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._live = {}
-        self.gate = None
+        self.gate = state.get("gate")  # absent from searchers pickled before it was kept
         self._study = self._open_study()
 
     def _open_study(self) -> optuna.Study:
