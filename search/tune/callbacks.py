@@ -76,7 +76,7 @@ class TrialPrinter(tune.Callback):
         return {k: short(v) for k, v in trial.config.items() if k in self.searched}
 
     def _best(self, finished: list[Trial]) -> tuple[int, float] | None:
-        """(trial number, score) of the best of ``finished``; the first of equals."""
+        """(trial number, score) of the best of ``finished``; of equals, the lowest number."""
         scored = [(score, -trial_number(t, self.offset)) for t in finished
                   if (score := best_score(t)) is not None]
         if not scored:

@@ -180,7 +180,7 @@ class OptunaSearcher(Searcher):
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the searcher into tuner.pkl: the study reopens from its storage.
         # The gate stays: tuner.pkl is one pickle holding the scheduler too, so a resumed
-        # search's gate asks the very scheduler Ray restores with it (tests/test_resume.py).
+        # search's gate asks the very scheduler Ray restores with it (tests/test_planned_end.py).
         return {k: v for k, v in self.__dict__.items() if k not in ("_study", "_live")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
