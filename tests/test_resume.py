@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI, run_cli
+from conftest import CLI, REPO, run_cli
 
 from mnist_hpo.reports import TrialState, load_experiment
 
@@ -60,6 +60,37 @@ def test_sigkill_then_resume(mnist_path: Path, tmp_path: Path) -> None:
         with trial.open() as f:
             epochs = [r["epoch"] for r in csv.DictReader(f)]
         assert len(epochs) == len(set(epochs)), (trial, epochs)  # no epoch trained twice
+
+
+def epochs_run(experiment: Path) -> list[int]:
+    """Epochs each trial has recorded, fewest first."""
+    return sorted(len(list(csv.DictReader(p.open())))
+                  for p in experiment.glob("trial_*/progress.csv"))
+
+
+def test_an_epoch_budgets_planned_end_survives_sigkill_and_resume(mnist_path: Path,
+                                                                  tmp_path: Path) -> None:
+    # 20 trial-epochs of 4-epoch trials: breadth at epoch 1, then the 2 best to epoch 4.
+    # Resumed without its scheduler's say, the search spent the rest on new trials at
+    # epoch 1 and trained no trial to the end (20 trials × 1 epoch, measured).
+    args = ["search", "--space", str(REPO / "tests/data/asha_space.yaml"), "--trials", "40",
+            "--epochs", "4", "--epoch-budget", "20", "--subset", "6000", "--validation", "1000",
+            "--data", str(mnist_path), "--storage", str(tmp_path), "--name", "budget"]
+    driver = subprocess.Popen([*CLI, *args], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    experiment = tmp_path / "budget"
+    deadline = time.time() + 300
+    while sum(epochs_run(experiment)) < 8 and time.time() < deadline:
+        assert driver.poll() is None, "the search ended before it could be killed"
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    assert sum(epochs_run(experiment)) < 20
+
+    proc = run_cli("resume", str(experiment))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert load_experiment(experiment).manifest["status"] == "epoch budget reached"
+    assert epochs_run(experiment) == [1] * 12 + [4, 4]
 
 
 def test_ctrl_c_stops_gracefully_and_says_how_to_resume(mnist_path: Path,
