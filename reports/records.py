@@ -19,7 +19,8 @@ from mnist_hpo.reports.trial_files import (
     epochs_of,
     last_error,
     number,
-    read_progress,
+    read_params,
+    read_rows,
 )
 
 log = logging.getLogger(__name__)
@@ -206,13 +207,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> TrialRecord:
-    params_file = folder / "params.json"
-    try:
-        # A trial that failed before it started has an error.txt and no params.json.
-        params = json.loads(params_file.read_text()) if params_file.exists() else {}
-    except json.JSONDecodeError as err:
-        raise ValueError(f"corrupt params.json ({err.msg})") from None
-    rows = read_progress(folder / "progress.csv")
+    params = read_params(folder)
+    rows = read_rows(folder)
     epochs = epochs_of(rows)
     last = rows[-1] if rows else {}
     error_file = folder / "error.txt"

@@ -1,11 +1,20 @@
-"""One trial folder's files as Ray Tune writes them: ``progress.csv`` (a row per reported
-epoch) and ``error.txt``. ``records`` builds trial records from these; the promotion-type
-scheduler reads a restored trial's epochs with :func:`read_epochs`.
+"""One trial folder's files as Ray Tune writes them: ``progress.csv`` and ``result.json``
+(a row per reported epoch, the latter with the configuration), ``params.json`` and
+``error.txt``. ``records`` builds trial records from these; the promotion-type scheduler
+reads a restored trial's epochs with :func:`read_epochs`.
+
+Ray writes these files in a staging folder and copies them into the experiment folder at
+each experiment checkpoint, rewriting each file. A driver killed during that copy leaves
+some files empty or cut short, and a resumed search goes on from those copies; the
+others hold the same rows. So the rows are read from whichever of ``progress.csv`` and
+``result.json`` holds more reports, and the configuration from ``params.json`` or else
+from ``result.json``.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from pathlib import Path
@@ -17,7 +26,64 @@ EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images
 def read_epochs(folder: Path) -> list[dict[str, float]]:
     """A trial folder's epochs in order, ``{"epoch": 1, "val_accuracy": ...}`` each: what
     :attr:`TrialRecord.epochs` holds, for code that needs no more of the record."""
-    return epochs_of(read_progress(folder / "progress.csv"))
+    return epochs_of(read_rows(folder))
+
+
+def read_rows(folder: Path) -> list[dict[str, str]]:
+    """The trial's reports, as ``progress.csv`` rows: from ``progress.csv``, or from
+    ``result.json`` when it holds more (see the module's docstring).
+
+    Raises:
+        ValueError: a report before the last has no val_accuracy.
+    """
+    from_csv = read_progress(folder / "progress.csv")
+    from_json = [_as_row(r) for r in read_results(folder / "result.json")]
+    return from_json if len(from_json) > len(from_csv) else from_csv
+
+
+def read_params(folder: Path) -> dict[str, Any]:
+    """The trial's configuration: ``params.json``, or the one its reports in
+    ``result.json`` carry (none if the trial never started).
+
+    Raises:
+        ValueError: ``params.json`` is corrupt and no report carries the configuration.
+    """
+    params_file = folder / "params.json"
+    if not params_file.exists():
+        return {}  # a trial that failed before it started has an error.txt only
+    try:
+        params: dict[str, Any] = json.loads(params_file.read_text())
+        return params
+    except json.JSONDecodeError as err:
+        for report in read_results(folder / "result.json"):
+            if isinstance(report.get("config"), dict):
+                return dict(report["config"])
+        raise ValueError(f"corrupt params.json ({err.msg})") from None
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """The reports in a ``result.json`` (a JSON object per line) that carry val_accuracy;
+    a last line cut short is left out."""
+    if not path.exists():
+        return []
+    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    reports = []
+    for i, line in enumerate(lines, start=1):
+        try:
+            report = json.loads(line)
+        except json.JSONDecodeError:
+            if i < len(lines):
+                raise ValueError(f"corrupt result.json (line {i})") from None
+            break
+        if isinstance(report, dict) and report.get("val_accuracy") is not None:
+            reports.append(report)
+    return reports
+
+
+def _as_row(report: dict[str, Any]) -> dict[str, str]:
+    """A ``result.json`` report as the ``progress.csv`` row Ray writes for it."""
+    return {k: "" if v is None else str(v) for k, v in report.items()
+            if not isinstance(v, dict)}
 
 
 def epochs_of(rows: list[dict[str, str]]) -> list[dict[str, float]]:

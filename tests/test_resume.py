@@ -68,6 +68,19 @@ def epochs_run(experiment: Path) -> list[int]:
                   for p in experiment.glob("trial_*/progress.csv"))
 
 
+def killed_after(epochs: int, args: list[str], experiment: Path) -> None:
+    """Run ``mnist-hpo ARGS`` and SIGKILL it, driver and Ray, once ``epochs`` epochs are
+    recorded in ``experiment``."""
+    driver = subprocess.Popen([*CLI, *args], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while sum(epochs_run(experiment)) < epochs and time.time() < deadline:
+        assert driver.poll() is None, "the search ended before it could be killed"
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+
+
 def test_an_epoch_budgets_planned_end_survives_sigkill_and_resume(mnist_path: Path,
                                                                   tmp_path: Path) -> None:
     # 20 trial-epochs of 4-epoch trials: breadth at epoch 1, then the 2 best to epoch 4.
@@ -76,21 +89,33 @@ def test_an_epoch_budgets_planned_end_survives_sigkill_and_resume(mnist_path: Pa
     args = ["search", "--space", str(REPO / "tests/data/asha_space.yaml"), "--trials", "40",
             "--epochs", "4", "--epoch-budget", "20", "--subset", "6000", "--validation", "1000",
             "--data", str(mnist_path), "--storage", str(tmp_path), "--name", "budget"]
-    driver = subprocess.Popen([*CLI, *args], start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     experiment = tmp_path / "budget"
-    deadline = time.time() + 300
-    while sum(epochs_run(experiment)) < 8 and time.time() < deadline:
-        assert driver.poll() is None, "the search ended before it could be killed"
-        time.sleep(0.2)
-    os.killpg(driver.pid, signal.SIGKILL)
-    driver.wait()
+    killed_after(8, args, experiment)
     assert sum(epochs_run(experiment)) < 20
 
     proc = run_cli("resume", str(experiment))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert load_experiment(experiment).manifest["status"] == "epoch budget reached"
     assert epochs_run(experiment) == [1] * 12 + [4, 4]
+
+
+def test_a_time_budget_spent_across_sigkill_and_resume_ends_the_search_as_such(
+        mnist_path: Path, tmp_path: Path) -> None:
+    # Ray keeps what is left of the budget across the resume; the resumed process, whose own
+    # clock had not reached the budget, recorded the search as interrupted (exit 130) and
+    # said to resume it again.
+    args = ["search", "--space", str(REPO / "tests/data/asha_space.yaml"), "--trials", "200",
+            "--epochs", "3", "--time-budget", "20s", "--subset", "6000", "--validation", "1000",
+            "--data", str(mnist_path), "--storage", str(tmp_path), "--name", "timed"]
+    experiment = tmp_path / "timed"
+    killed_after(4, args, experiment)
+
+    proc = run_cli("resume", str(experiment))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Time budget reached after" in proc.stdout
+    assert load_experiment(experiment).manifest["status"] == "time budget reached"
+    again = run_cli("resume", str(experiment))
+    assert again.returncode == 2 and "this search ended (time budget reached)" in again.stderr
 
 
 def test_ctrl_c_stops_gracefully_and_says_how_to_resume(mnist_path: Path,

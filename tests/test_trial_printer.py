@@ -4,6 +4,7 @@ trials)."""
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 from ray.tune.experiment import Trial
 
@@ -60,3 +61,15 @@ def test_a_resumed_status_line_shows_the_searchs_best_not_this_processs() -> Non
                              {"val_accuracy": 0.88, "training_iteration": 1})
     assert progress.figures()["best"] == 0.896 and progress.figures()["best_trial"] == 4
     assert progress.figures()["trials_done"] == 0  # the counts restart with the process
+
+
+def test_a_resumed_status_line_counts_down_what_is_left_of_the_time_budget(
+        tmp_path: Path) -> None:
+    (tmp_path / "time_budget").write_text('{"budget_s": 60, "left_s": 25.0, '
+                                                '"reached": false}')
+    before = Progress(planned=12, max_epochs=3, time_budget_s=60.0, experiment=str(tmp_path))
+    resumed: Progress = pickle.loads(pickle.dumps(before))
+    resumed.start("a")
+    resumed.result("a", 1, 1, 0.9)
+    figures = resumed.figures(now=resumed.started + 5.0)
+    assert (figures["left_s"], figures["left_by"]) == (20, "time budget")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import time
 from pathlib import Path
 
 import optuna
@@ -12,7 +14,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from mnist_hpo.search.cli.main import build_parser
 from mnist_hpo.search.cli.search import settings_from_args
 from mnist_hpo.search.errors import UsageError
-from mnist_hpo.search.tune.callbacks import FailureBudget
+from mnist_hpo.search.tune.callbacks import FailureBudget, time_budget_state
 from mnist_hpo.search.tune.evidence import SeesUnfinished
 from mnist_hpo.search.tune.factories import (
     JOURNAL,
@@ -77,7 +79,8 @@ def test_tune_config_asha_tpe(tmp_path: Path) -> None:
                  grace_period=2, reduction_factor=3.0, scheduler="asha")
     tc = make_tune_config(s, tmp_path)
     assert (tc.metric, tc.mode, tc.num_samples) == ("val_accuracy", "max", 12)
-    assert (tc.max_concurrent_trials, tc.time_budget_s, tc.reuse_actors) == (2, 600.0, True)
+    # The time budget is make_run_config's stopper (it says when it ran out), not Ray's own.
+    assert (tc.max_concurrent_trials, tc.time_budget_s, tc.reuse_actors) == (2, None, True)
     assert isinstance(tc.scheduler, ASHAScheduler)
     # Rungs at the grace period (2) times powers of the reduction factor (3), up to max_t.
     assert "Bracket: Iter 6.000: None | Iter 2.000: None" in tc.scheduler.debug_string()
@@ -150,6 +153,29 @@ def test_epoch_budget_stops_the_search_at_the_nth_epoch_of_any_trial() -> None:
     for epoch in range(100):
         unlimited("a", {"training_iteration": epoch + 1})
     assert not unlimited.stop_all()
+
+
+def test_a_time_budget_goes_on_after_a_resume_and_says_what_is_left(tmp_path: Path) -> None:
+    (tmp_path / "exp").mkdir()
+    stop = make_run_config(settings(time_budget_s=0.3), str(tmp_path), []).stop
+    assert stop is not None
+    assert not stop.stop_all()  # the clock starts at Ray's first check
+    assert time_budget_state(tmp_path / "exp") == {"budget_s": 0.3, "left_s": 0.3,
+                                                   "reached": False}
+    time.sleep(0.2)
+    assert not stop.stop_all()
+    # Ray keeps the stopper in its experiment state: a resumed search goes on with what is
+    # left (0.1 s here), not with a new budget.
+    resumed = pickle.loads(pickle.dumps(stop))
+    assert not resumed.stop_all()  # the first check after a restore restarts the clock
+    left = time_budget_state(tmp_path / "exp")
+    assert left is not None and 0.05 <= left["left_s"] <= 0.15 and not left["reached"]
+    time.sleep(0.15)
+    assert resumed.stop_all()
+    assert time_budget_state(tmp_path / "exp") == {"budget_s": 0.3, "left_s": 0.0,
+                                                   "reached": True}
+    untimed = make_run_config(settings(), str(tmp_path), []).stop
+    assert untimed is not None and not untimed.stop_all()
 
 
 def test_resources() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 from ray.tune.experiment import Trial
+from ray.tune.stopper import TimeoutStopper
 
 from mnist_hpo.reports.records import STOPPED_MARK
 from mnist_hpo.search.tune.settings import METRIC
@@ -151,6 +155,58 @@ class EpochBudget(tune.Stopper):
 
     def stop_all(self) -> bool:
         return self.limit is not None and self.spent >= self.limit
+
+
+#: In the experiment folder: the time budget, the seconds left of it, whether it ran out
+#: (JSON). Not named *.json: on resume Ray copies the experiment folder's *.json and *.pkl
+#: into its staging folder and back over the originals at every sync, which would put
+#: the interrupted run's copy back over this run's.
+TIME_BUDGET_FILE = "time_budget"
+
+
+class TimeBudget(TimeoutStopper):
+    """Ray's time budget (``--time-budget``), saying what is left of it.
+
+    Ray keeps this stopper, with what is left of the budget, in its experiment state: a
+    resumed search goes on with the rest of the budget, not a new one. So neither the
+    process that ends the search nor its status line can tell from its own clock; this
+    writes :data:`TIME_BUDGET_FILE` into ``experiment`` (a local folder; None for remote
+    storage) at its first check, about every second after, and when the budget runs out.
+    """
+
+    def __init__(self, seconds: float, experiment: str | None) -> None:
+        super().__init__(seconds)
+        self.experiment = experiment
+        self._written: float | None = None  # time.monotonic() of the last write
+        self._said_spent = False
+
+    def stop_all(self) -> bool:
+        spent: bool = super().stop_all()  # type: ignore[no-untyped-call]
+        now = time.monotonic()
+        due = self._written is None or now - self._written >= 1.0
+        if self.experiment and (due or (spent and not self._said_spent)):
+            path = Path(self.experiment, TIME_BUDGET_FILE)
+            # Written beside, then renamed: a kill mid-write leaves the last whole file.
+            partial = path.with_name(TIME_BUDGET_FILE + ".partial")
+            partial.write_text(json.dumps({"budget_s": self._timeout_seconds,
+                                           "left_s": round(max(self._budget, 0.0), 1),
+                                           "reached": spent}))
+            os.replace(partial, path)
+            self._written, self._said_spent = now, spent
+        return spent
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._written, self._said_spent = None, False
+
+
+def time_budget_state(experiment: Path) -> dict[str, Any] | None:
+    """What :class:`TimeBudget` last wrote into ``experiment`` (None: nothing readable)."""
+    try:
+        state: dict[str, Any] = json.loads((experiment / TIME_BUDGET_FILE).read_text())
+        return state
+    except (OSError, ValueError):
+        return None
 
 
 class CostLimit(tune.Stopper):

@@ -18,7 +18,7 @@ from mnist_hpo.reports.records import read_manifest
 from mnist_hpo.reports.status import SearchStatus
 from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.training.data import Split, load_mnist, recorded_split, split_mnist
-from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
+from mnist_hpo.search.tune.callbacks import TrialPrinter, time_budget_state, trial_number
 from mnist_hpo.search.tune.manifest import (
     MANIFEST,
     build_manifest,
@@ -89,7 +89,7 @@ def run_search(settings: SearchSettings, command: list[str] | None = None,
         experiment.mkdir(parents=True, exist_ok=True)
         finish_manifest(experiment / MANIFEST, manifest, finished_at=None)
 
-    progress = Progress.of(settings)
+    progress = Progress.of(settings, experiment=experiment)
     with Display(progress, quiet=quiet) as display:
         reporters = [ProgressCallback(progress, trial_number),
                      TrialPrinter(settings.epochs, settings.space.searched, write=display.write)]
@@ -230,7 +230,8 @@ def _conclude(experiment: Path, settings: SearchSettings, elapsed: float) -> Sea
     elif settings.epoch_budget and sum(t.epochs_run for t in records.trials) >= \
             settings.epoch_budget:
         status = SearchStatus.EPOCH_BUDGET
-    elif settings.time_budget_s and elapsed >= settings.time_budget_s * 0.98:
+    elif settings.time_budget_s and _time_budget_reached(experiment, settings.time_budget_s,
+                                                         elapsed):
         status = SearchStatus.TIME_BUDGET
     else:
         status = SearchStatus.INTERRUPTED
@@ -241,6 +242,14 @@ def _conclude(experiment: Path, settings: SearchSettings, elapsed: float) -> Sea
         best.params if best else None,
         str(best.checkpoint) if best and best.checkpoint else None, failed,
         len(records.trials) - len(done))
+
+
+def _time_budget_reached(experiment: Path, budget_s: float, elapsed: float) -> bool:
+    """Whether Ray's time budget, which a resumed search carries on, ended the search:
+    :class:`TimeBudget` writes it down. An experiment begun by an earlier version has Ray's
+    own stopper, which does not: this run's clock is all there is to go by."""
+    state = time_budget_state(experiment)
+    return bool(state.get("reached")) if state else elapsed >= budget_s * 0.98
 
 
 def _from_grid(grid: Any, where: str, planned: int) -> SearchOutcome:

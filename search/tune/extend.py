@@ -77,7 +77,7 @@ def extend_search(path: str | Path, trials: int, space: str | None = None,
     manifest["status"] = SearchStatus.RUNNING.value
     extension = Extension(study_name=study_name, trials=trials, offset=offset)
 
-    progress = Progress.of(settings, planned=trials)
+    progress = Progress.of(settings, planned=trials, experiment=experiment)
     with Display(progress) as display:
         reporters = [ProgressCallback(progress, functools.partial(trial_number, offset=offset)),
                      TrialPrinter(settings.epochs, new_space.searched, write=display.write,

@@ -21,6 +21,7 @@ from mnist_hpo.search.tune.callbacks import (
     FailureBudget,
     FolderForEveryTrial,
     StoppedMark,
+    TimeBudget,
     trial_dirname,
 )
 from mnist_hpo.search.tune.evidence import SeesUnfinished
@@ -231,7 +232,7 @@ def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
         # Ray's limit counts paused trials as running: the promotion type limits itself.
         max_concurrent_trials=None if settings.scheduler == "asha-promotion"
         else settings.max_concurrent,
-        time_budget_s=settings.time_budget_s,
+        time_budget_s=None,  # a stopper of make_run_config's, which says when it ran out
         # One process per CPU slot imports TensorFlow once and runs trial after trial.
         reuse_actors=settings.reuse_workers,
         trial_name_creator=dirname,
@@ -244,8 +245,11 @@ def make_run_config(settings: SearchSettings, storage_path: str,
     """Where and how to run: storage, the best and latest checkpoint of each trial, retries,
     the failure and epoch budgets, quiet output."""
     budget = FailureBudget(settings.max_failed_trials)
-    stop = tune.stopper.CombinedStopper(budget, EpochBudget(settings.epoch_budget),
-                                        CostLimit(settings.goal.limits))
+    stoppers = [budget, EpochBudget(settings.epoch_budget), CostLimit(settings.goal.limits)]
+    if settings.time_budget_s:
+        local = None if "://" in storage_path else str(Path(storage_path, settings.name))
+        stoppers.append(TimeBudget(settings.time_budget_s, local))
+    stop = tune.stopper.CombinedStopper(*stoppers)
     return tune.RunConfig(
         name=settings.name,
         storage_path=storage_path,

@@ -17,12 +17,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from ray import tune
 from ray.tune.experiment import Trial
 
-from mnist_hpo.search.tune.callbacks import best_score
+from mnist_hpo.search.tune.callbacks import best_score, time_budget_state
 from mnist_hpo.search.tune.settings import ASHA_SCHEDULERS, METRIC, SearchSettings
 
 
@@ -66,22 +67,30 @@ class Progress:
     finished: set[str] = field(default_factory=set)
     best: tuple[int, float] | None = None
     first_start: float | None = None
+    experiment: str | None = None  # local folder: where a resumed search finds its time left
 
     @classmethod
-    def of(cls, settings: SearchSettings, planned: int | None = None) -> Progress:
+    def of(cls, settings: SearchSettings, planned: int | None = None,
+           experiment: Path | None = None) -> Progress:
         # Both ASHA kinds let a 1/η share of a rung go on (the promotion type later).
         asha = settings.scheduler in ASHA_SCHEDULERS
         return cls(planned=planned or settings.trials, max_epochs=settings.epochs,
                    grace=settings.grace_period if asha else None,
                    factor=settings.reduction_factor if asha else None,
-                   time_budget_s=settings.time_budget_s, epoch_budget=settings.epoch_budget)
+                   time_budget_s=settings.time_budget_s, epoch_budget=settings.epoch_budget,
+                   experiment=None if experiment is None else str(experiment))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Unpickled by a resumed search (Ray restores its callbacks from tuner.pkl): the
-        # clock and the counts restart with this process.
+        # clock and the counts restart with this process, and the time budget goes on with
+        # what was left of it (Ray's stopper keeps it; TimeBudget wrote it down).
         self.__dict__.update(state)
         self.started, self.first_start = time.monotonic(), None
         self.epochs, self.running, self.finished, self.best = {}, set(), set(), None
+        if self.time_budget_s is not None and self.experiment:
+            left = (time_budget_state(Path(self.experiment)) or {}).get("left_s")
+            if isinstance(left, (int, float)):
+                self.time_budget_s = float(left)
 
     def start(self, trial: str) -> None:
         self.running.add(trial)
