@@ -55,9 +55,10 @@ def test_a_resumed_status_line_shows_the_searchs_best_not_this_processs() -> Non
     progress: Progress = pickle.loads(pickle.dumps(Progress(planned=12, max_epochs=3)))
     callback = ProgressCallback(progress, trial_number)
     earlier = ray_trial(4, [0.85, 0.896, 0.89])  # finished before the kill
+    equal = ray_trial(9, [0.896])  # of equals, the lowest number, as the trial lines say
     resumed = ray_trial(5, [], status=Trial.RUNNING)
-    callback.on_trial_start(0, [earlier, resumed], resumed)
-    callback.on_trial_result(0, [earlier, resumed], resumed,
+    callback.on_trial_start(0, [equal, earlier, resumed], resumed)
+    callback.on_trial_result(0, [equal, earlier, resumed], resumed,
                              {"val_accuracy": 0.88, "training_iteration": 1})
     assert progress.figures()["best"] == 0.896 and progress.figures()["best_trial"] == 4
     assert progress.figures()["trials_done"] == 0  # the counts restart with the process

@@ -102,8 +102,11 @@ class Progress:
         self.scored(number, score)
 
     def scored(self, number: int, score: float | None) -> None:
-        """Trial ``number`` has reached ``score``: the best if none is higher."""
-        if score is not None and (self.best is None or score > self.best[1]):
+        """Trial ``number`` has reached ``score``: the best if none is higher; of equals,
+        the lowest number, as the per-trial lines say."""
+        if score is None:
+            return
+        if self.best is None or (score, -number) > (self.best[1], -self.best[0]):
             self.best = (number, score)
 
     def end(self, trial: str) -> None:
