@@ -157,7 +157,8 @@ def test_epoch_budget_stops_the_search_at_the_nth_epoch_of_any_trial() -> None:
 
 def test_a_time_budget_goes_on_after_a_resume_and_says_what_is_left(tmp_path: Path) -> None:
     (tmp_path / "exp").mkdir()
-    stop = make_run_config(settings(time_budget_s=0.3), str(tmp_path), []).stop
+    stop = make_run_config(settings(time_budget_s=0.3), str(tmp_path), [],
+                           tmp_path / "exp").stop
     assert stop is not None
     assert not stop.stop_all()  # the clock starts at Ray's first check
     assert time_budget_state(tmp_path / "exp") == {"budget_s": 0.3, "left_s": 0.3,
@@ -174,7 +175,7 @@ def test_a_time_budget_goes_on_after_a_resume_and_says_what_is_left(tmp_path: Pa
     assert resumed.stop_all()
     assert time_budget_state(tmp_path / "exp") == {"budget_s": 0.3, "left_s": 0.0,
                                                    "reached": True}
-    untimed = make_run_config(settings(), str(tmp_path), []).stop
+    untimed = make_run_config(settings(), str(tmp_path), [], tmp_path / "exp").stop
     assert untimed is not None and not untimed.stop_all()
 
 

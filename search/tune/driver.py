@@ -109,7 +109,8 @@ def new_tuner(settings: SearchSettings, split: Split, experiment: Path | None,
 
     return tune.Tuner(trainable(settings, split),
                       tune_config=make_tune_config(settings, experiment, extension=extension),
-                      run_config=make_run_config(settings, storage_path, callbacks))
+                      run_config=make_run_config(settings, storage_path, callbacks,
+                                                 experiment))
 
 
 def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:

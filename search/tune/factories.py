@@ -241,14 +241,16 @@ def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
 
 
 def make_run_config(settings: SearchSettings, storage_path: str,
-                    callbacks: list[tune.Callback]) -> tune.RunConfig:
+                    callbacks: list[tune.Callback], experiment: Path | None = None
+                    ) -> tune.RunConfig:
     """Where and how to run: storage, the best and latest checkpoint of each trial, retries,
-    the failure and epoch budgets, quiet output."""
+    the failure, epoch and time budgets, quiet output. ``experiment``: the local experiment
+    folder (None for a URI), where the time budget writes down what is left of it."""
     budget = FailureBudget(settings.max_failed_trials)
     stoppers = [budget, EpochBudget(settings.epoch_budget), CostLimit(settings.goal.limits)]
     if settings.time_budget_s:
-        local = None if "://" in storage_path else str(Path(storage_path, settings.name))
-        stoppers.append(TimeBudget(settings.time_budget_s, local))
+        stoppers.append(TimeBudget(settings.time_budget_s,
+                                   None if experiment is None else str(experiment)))
     stop = tune.stopper.CombinedStopper(*stoppers)
     return tune.RunConfig(
         name=settings.name,

@@ -179,21 +179,31 @@ class ProgressCallback(tune.Callback):
     def __init__(self, progress: Progress, number: Callable[[Trial], int]) -> None:
         self.progress = progress
         self.number = number
+        self._scanned = False  # the restored trials' scores, read at the first event
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled by a resumed search: its restored trials are still to be read.
+        self.__dict__.update(state)
+        self._scanned = False
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial,
                        **info: Any) -> None:
-        self.progress.start(trial.trial_id)
         self._restored(trials)
+        self.progress.start(trial.trial_id)
 
     def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial,
                         result: dict[str, Any], **info: Any) -> None:
+        self._restored(trials)
         self.progress.result(trial.trial_id, int(result.get("training_iteration") or 0),
                              self.number(trial), result.get(METRIC))
-        self._restored(trials)
 
     def _restored(self, trials: list[Trial]) -> None:
-        # A resumed search: Ray restores each trial with what it reported before, so the
-        # best is the search's, not this process's (the counts do restart).
+        # Once, at this process's first event: in a resumed search Ray has restored every
+        # trial with what it reported before, so the best is the search's, not this
+        # process's (the counts do restart). Later results come through on_trial_result.
+        if self._scanned:
+            return
+        self._scanned = True
         for trial in trials:
             self.progress.scored(self.number(trial), best_score(trial))
 
