@@ -10,7 +10,7 @@ time. What it measures is the schedule alone, not the sampler (no TPE) and not w
 
   asha          Ray's ASHA as mnist-hpo runs it (stopping type: a trial reaching a rung is
                 stopped unless it is in the top 1/η of the results recorded there so far;
-                Ray's own ``_Bracket`` makes each decision)
+                Ray's own ``ASHAScheduler`` makes each decision)
   asha-promote  ASHA as Li et al. (2020) wrote it (promotion type, Syne Tune's default):
                 a trial waits at its rung; a free worker continues the best waiting trial
                 that is in the top 1/η of its rung, else starts a new configuration;
@@ -58,23 +58,27 @@ def outcome(seen: list[tuple[float, int]], curves: dict[int, Curve]) -> Outcome:
 
 def asha(pool: Sequence[Curve], rng: random.Random, *, budget: int, workers: int,
          eta: float = 2, grace: int = 1) -> Outcome:
-    """Ray's stopping-type ASHA, one bracket; its decisions are Ray's own ``_Bracket``'s."""
-    from ray.tune.schedulers import TrialScheduler
-    from ray.tune.schedulers.async_hyperband import _Bracket
+    """Ray's stopping-type ASHA, one bracket; its decisions are Ray's own
+    ``ASHAScheduler``'s, as mnist-hpo's ``--scheduler asha`` makes them."""
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
     max_t = len(pool[0])
-    bracket = _Bracket(min_t=grace, max_t=max_t, reduction_factor=eta, s=0)
+    scheduler = ASHAScheduler(time_attr="training_iteration", metric="val_accuracy",
+                              mode="max", max_t=max_t, grace_period=grace,
+                              reduction_factor=eta, brackets=1)
     curves: dict[int, Curve] = {}
     seen: list[tuple[float, int]] = []
 
     @dataclass
-    class Trial:  # what _Bracket reads of a Ray trial
+    class Trial:  # what ASHAScheduler reads of a Ray trial
         trial_id: int
         done: int = 0
 
     def start() -> Trial:
         curves[len(curves)] = rng.choice(pool)
-        return Trial(len(curves) - 1)
+        trial = Trial(len(curves) - 1)
+        scheduler.on_trial_add(None, trial)  # type: ignore[arg-type]
+        return trial
 
     running = [start() for _ in range(workers)]
     for spent in range(budget):  # round-robin: every epoch takes the same time
@@ -83,8 +87,9 @@ def asha(pool: Sequence[Curve], rng: random.Random, *, budget: int, workers: int
         value = curves[trial.trial_id][trial.done]
         trial.done += 1
         seen.append((value, trial.trial_id))
-        # _Bracket reads nothing of a trial but its trial_id.
-        decision = bracket.on_result(trial, trial.done, value)  # type: ignore[arg-type]
+        # ASHAScheduler reads nothing of a trial but its trial_id, nor of Ray's controller.
+        result = {"training_iteration": trial.done, "val_accuracy": value}
+        decision = scheduler.on_trial_result(None, trial, result)  # type: ignore[arg-type]
         stop = decision == TrialScheduler.STOP
         if stop or trial.done >= max_t:
             running[slot] = start()

@@ -13,7 +13,9 @@ from mnist_hpo.reports.records import (
     TrialRecord,
     TrialState,
     load_experiment,
+    tally,
+    tally_text,
 )
 
 __all__ = ["Experiment", "ExperimentError", "TrialRecord", "TrialState", "leaderboard_rows",
-           "load_experiment", "render"]
+           "load_experiment", "render", "tally", "tally_text"]

@@ -11,7 +11,6 @@ is evaluated once on the test set. Keras and TensorFlow are imported only here.
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -91,7 +90,9 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
 
     source = data or recorded_source(experiment) or resolve_source()
     split = recorded_split(experiment.manifest["data"], source)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from mnist_hpo.search.training.runtime import start_tensorflow
+
+    start_tensorflow()  # without its start-up chatter
     import keras
 
     model = keras.models.load_model(checkpoint, safe_mode=True)  # no code runs on load

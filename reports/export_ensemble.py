@@ -14,7 +14,6 @@ costs (parameters, file size, time per image).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +81,9 @@ def export_ensemble(experiment: Experiment, out: Path, max_members: int | None,
                               f"a val_accuracy; an ensemble needs at least 2")
     source = data or recorded_source(experiment) or resolve_source()
     split = recorded_split(experiment.manifest["data"], source)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from mnist_hpo.search.training.runtime import start_tensorflow
+
+    start_tensorflow()  # without its start-up chatter
     x_val, x_test = scale_images(split.x_val), scale_images(split.x_test)
     candidates, skipped = _load_candidates(experiment, ranked[:CANDIDATES], x_val, split.y_val)
     if len(candidates) < 2:

@@ -3,9 +3,10 @@
 Used wherever a study is rebuilt from an experiment folder: the report's importance figure
 and ``mnist-hpo extend`` (which warm-starts its sampler from the earlier trials). The rule is
 the searcher's own: a trial that ran every epoch is COMPLETE with its best epoch's score; one
-stopped early is PRUNED with its per-epoch scores as intermediate values (never COMPLETE with
-a short run's score, which would teach the sampler that short training is what good
-configurations look like); one that errored, or never reported, is FAIL.
+stopped early (by the scheduler, or cut by the budget) is PRUNED with its per-epoch scores as
+intermediate values (never COMPLETE with a short run's score, which would teach the sampler
+that short training is what good configurations look like); one that errored, or never
+reported, is FAIL.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def to_optuna_trial(record: TrialRecord, distributions: Mapping[str, Any]
         return optuna.trial.create_trial(params=params, distributions=used,
                                          value=record.best_val_accuracy,
                                          intermediate_values=values)
-    if record.state is TrialState.STOPPED and values:
+    if record.state in (TrialState.STOPPED, TrialState.CUT) and values:
         # Optuna keeps a pruned trial's last intermediate value as its value.
         return optuna.trial.create_trial(params=params, distributions=used,
                                          value=values[max(values)], intermediate_values=values,

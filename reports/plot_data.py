@@ -68,7 +68,7 @@ def history(experiment: Experiment) -> History:
         running = max(running, s)
         best.append(running)
     return History([t.number for t in scored], scores, best,
-                   [t.state is TrialState.STOPPED for t in scored])
+                   [t.state in (TrialState.STOPPED, TrialState.CUT) for t in scored])
 
 
 def param_effects(experiment: Experiment) -> list[ParamEffect]:

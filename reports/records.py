@@ -46,7 +46,8 @@ class TrialState(Enum):
     """Where a trial stands."""
 
     COMPLETED = "completed"
-    STOPPED = "stopped early"
+    STOPPED = "stopped early"  # by the scheduler (ASHA) or a cost limit
+    CUT = "cut by the budget"  # in flight when the time or epoch budget ran out
     ERRORED = "errored"
     RUNNING = "running"
     INTERRUPTED = "interrupted"  # its search is paused; `mnist-hpo resume` continues it
@@ -110,9 +111,11 @@ class TrialRecord:
 
     @property
     def status_text(self) -> str:
-        """``completed``, ``stopped early at epoch 2``, ``errored: <reason>``, ``running``."""
-        if self.state is TrialState.STOPPED:
-            return f"stopped early at epoch {self.epochs_run}"
+        """``completed``, ``stopped early at epoch 2``, ``cut by the budget at epoch 1``,
+        ``errored: <reason>``, ``running``."""
+        if self.state in (TrialState.STOPPED, TrialState.CUT):
+            when = f"at epoch {self.epochs_run}" if self.epochs else "before its first epoch"
+            return f"{self.state.value} {when}"
         if self.state is TrialState.ERRORED:
             return f"errored: {self.error}"
         if self.failures:
@@ -139,6 +142,10 @@ class Experiment:
         """Trials with at least one scored epoch."""
         return [t for t in self.trials if t.best_val_accuracy is not None]
 
+    def tally(self) -> dict[TrialState, int]:
+        """How many trials stand in each state, every state present (zeros included)."""
+        return tally(self.trials)
+
     def trial(self, number: int) -> TrialRecord:
         """Trial ``number``; a bad-input error listing the trials there are otherwise."""
         for t in self.trials:
@@ -154,6 +161,23 @@ class Experiment:
         if not finished:
             raise ExperimentError(f"{self.path}: no trial has reported val_accuracy yet")
         return max(finished, key=lambda t: (t.best_val_accuracy, -t.number))
+
+
+def tally(trials: list[TrialRecord]) -> dict[TrialState, int]:
+    """Trials counted by state, in :class:`TrialState`'s order, zeros included: the one count
+    the search's summary, the report and the leaderboard's states agree on."""
+    counts = dict.fromkeys(TrialState, 0)
+    for t in trials:
+        counts[t.state] += 1
+    return counts
+
+
+def tally_text(counts: dict[TrialState, int]) -> str:
+    """``2 completed, 5 stopped early, 9 cut by the budget, 0 errored``: the four ends
+    always, a state a trial has not ended in (running, interrupted) only when present."""
+    ends = (TrialState.COMPLETED, TrialState.STOPPED, TrialState.CUT, TrialState.ERRORED)
+    return ", ".join(f"{counts.get(state, 0)} {state.value}" for state in TrialState
+                     if state in ends or counts.get(state))
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -221,8 +245,11 @@ def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> T
         state, error = TrialState.COMPLETED, None
     elif errors:
         state, error = TrialState.ERRORED, last_error(errors)
-    elif search_status.concluded or last.get("done") == "True" or \
-            (folder / STOPPED_MARK).exists():
+    elif last.get("done") == "True" or (folder / STOPPED_MARK).exists():
+        state, error = TrialState.STOPPED, None  # the scheduler's decision, or a cost limit
+    elif search_status.budget_spent:
+        state, error = TrialState.CUT, None  # in flight, or waiting at a rung, at the end
+    elif search_status.concluded:
         state, error = TrialState.STOPPED, None
     elif search_status.resumable:
         state, error = TrialState.INTERRUPTED, None

@@ -12,7 +12,7 @@ import numpy as np
 
 from mnist_hpo.reports import pareto, plot_data, plots
 from mnist_hpo.reports.leaderboard import leaderboard_rows, render
-from mnist_hpo.reports.records import Experiment
+from mnist_hpo.reports.records import Experiment, tally_text
 
 PREDICTIONS = "test_predictions.npz"
 EXPORT_DIRS = ("export", "export-ensemble")  # export's default folders, single and ensemble
@@ -123,7 +123,7 @@ def _page(experiment: Experiment, figures: dict[str, list[Path]], top: int,
         f"<figcaption>{html.escape(title)}</figcaption></figure>"
         for title, paths in figures.items())
     config = html.escape(json.dumps(best.params, indent=2))
-    stopped = sum(1 for t in experiment.trials if t.status_text.startswith("stopped"))
+    ended = tally_text(experiment.tally())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>mnist-hpo report: {html.escape(str(m.get("name", experiment.path.name)))}</title>
@@ -138,7 +138,7 @@ pre {{ background: #f6f6f6; padding: 0.8em; }}
 </style></head><body>
 <h1>Search {html.escape(str(m.get("name", "")))}</h1>
 <p>Space <b>{html.escape(str(m.get("space", {}).get("name", "?")))}</b>,
-{len(experiment.trials)} trials ({stopped} stopped early), up to {experiment.max_epochs}
+{len(experiment.trials)} trials ({ended}), up to {experiment.max_epochs}
 epochs each; {html.escape(str(m.get("sampler", {}).get("type", "?")))} sampler,
 {html.escape(str(m.get("scheduler", {}).get("type", "?")))}; status
 {html.escape(str(m.get("status", "?")))}. Data: {html.escape(str(m.get("data", {}).get(

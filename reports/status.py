@@ -47,6 +47,11 @@ class SearchStatus(Enum):
         return self in (SearchStatus.INTERRUPTED, SearchStatus.FAILURE_BUDGET)
 
     @property
+    def budget_spent(self) -> bool:
+        """Ended by its time or epoch budget: the trials in flight then were cut there."""
+        return self in (SearchStatus.TIME_BUDGET, SearchStatus.EPOCH_BUDGET)
+
+    @property
     def concluded(self) -> bool:
         """Ended for good: a trial that had not finished was stopped and will not go on."""
         return self.ended and not self.resumable

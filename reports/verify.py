@@ -8,7 +8,6 @@ TensorFlow, as a serving stack would, and predicts the same images with both.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,7 +15,12 @@ import numpy as np
 
 
 def main(export_dir: str, images: str, out: str) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Predict ``images`` with both reloaded models of ``export_dir``; save them to ``out``."""
+    from mnist_hpo.search.training.runtime import start_tensorflow
+
+    # Quiet: export reports this process's last stderr line when a reload fails, and that
+    # line must be the reason, not TensorFlow's start-up chatter.
+    start_tensorflow()
     import keras
     import tensorflow as tf
 

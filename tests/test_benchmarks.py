@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.search_quality import load_done
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS = {"mnist-hpo", "mnist-hpo-cold", "seed-network", "ray-optuna-asha", "keras-tuner",
@@ -27,7 +27,7 @@ def run_benchmark(script: str, mnist_path: Path, out: Path) -> str:
                           # A guard against a hang, not a speed check: under promotion-type
                           # ASHA trials pause and resume from checkpoints, and this machine
                           # may be shared (350 s seen under load with Ray's ASHA).
-                          text=True, timeout=900, check=False)
+                          text=True, timeout=1700, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 

@@ -95,8 +95,8 @@ def test_export_refuses_a_model_that_is_not_its_record(budget_run: tuple[Path, s
 
 def test_no_trial_stays_running_in_optuna(budget_run: tuple[Path, str]) -> None:
     experiment, stdout = budget_run
-    assert "Epoch budget reached after 2 of 4 trials; 1 more was in progress and stopped " \
-        "early." in stdout
+    assert "Epoch budget reached with 3 of 4 planned trials started." in stdout
+    assert "Trials: 2 completed, 0 stopped early, 1 cut by the budget, 0 errored." in stdout
     manifest = json.loads((experiment / "search.json").read_text())
     assert manifest["status"] == "epoch budget reached"
     storage = optuna.storages.JournalStorage(
@@ -109,7 +109,7 @@ def test_no_trial_stays_running_in_optuna(budget_run: tuple[Path, str]) -> None:
     for t, folder in zip(trials[:2], ("trial_0001", "trial_0002"), strict=True):
         assert t.value == pytest.approx(max(val_curve(experiment / folder).values()))
     board = run_cli("leaderboard", str(experiment)).stdout
-    assert "stopped early at epoch 1" in board and "running" not in board
+    assert "cut by the budget at epoch 1" in board and "running" not in board
 
 
 def test_replay_plans_the_trials_epochs_and_stops_where_it_stopped(
@@ -118,7 +118,7 @@ def test_replay_plans_the_trials_epochs_and_stops_where_it_stopped(
     proc = run_cli("replay", str(experiment), "--trial", "3")
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("Replaying trial 3 (stopped early at epoch 1): 1 of 4 planned "
+    assert lines[0].startswith("Replaying trial 3 (cut by the budget at epoch 1): 1 of 4 planned "
                                "epochs, seed 0, 1 thread")
     worst = float(lines[-1].split("difference: ")[1].split()[0])
     assert worst <= 0.005, proc.stdout  # same seed, split and threads: the same curve
@@ -149,3 +149,27 @@ def test_resume_of_an_experiment_from_another_version_says_so(budget_run: tuple[
     assert "Traceback" not in proc.stderr
     assert "its Ray Tune state was written by another version of mnist-hpo" in proc.stderr
     assert run_cli("leaderboard", str(old)).returncode == 0
+
+
+def test_a_budget_that_cuts_every_trial_ends_the_search_as_asked(mnist_path: Path,
+                                                                 tmp_path: Path) -> None:
+    # 4-epoch trials, 3 epochs in all: no trial can finish, whatever the machine's speed
+    # (the stopper is asked after every result). The search did what it was asked and has
+    # a best trial to export; it exited 1 and said "0 trials finished" before.
+    proc = run_cli("search", "--space", "smoke", "--trials", "6", "--epochs", "4",
+                   "--epoch-budget", "3", "--scheduler", "fifo", "--subset", "1500",
+                   "--validation", "1000", "--no-warm-start", "--data", str(mnist_path),
+                   "--storage", str(tmp_path), "--name", "cut")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    experiment = tmp_path / "cut"
+    board = json.loads(run_cli("leaderboard", str(experiment), "--format", "json").stdout)
+    assert board and all(row["state"].startswith("cut by the budget ") for row in board), board
+    assert f"Epoch budget reached with {len(board)} of 6 planned trials started." in proc.stdout
+    assert f"Trials: 0 completed, 0 stopped early, {len(board)} cut by the budget, " \
+        "0 errored." in proc.stdout
+    assert f"Best: trial {board[0]['trial']}, val_accuracy={board[0]['val_accuracy']:.4f}" \
+        in proc.stdout
+    manifest = json.loads((experiment / "search.json").read_text())
+    assert manifest["status"] == "epoch budget reached"
+    assert manifest["trials"]["cut by the budget"] == len(board)
+    assert manifest["best_trial"] == board[0]["trial"]

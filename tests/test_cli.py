@@ -10,6 +10,8 @@ import pytest
 import yaml
 from conftest import run_cli
 
+from mnist_hpo.reports import TrialState
+from mnist_hpo.reports.status import SearchStatus
 from mnist_hpo.search.cli.main import main
 from mnist_hpo.spaces import load_space
 
@@ -69,22 +71,57 @@ def test_train_never_overwrites(tmp_path: Path, mnist_path: Path) -> None:
     assert (out / "model.keras").read_text() == "an earlier run"
 
 
-@pytest.mark.parametrize(("in_progress", "line"), [
-    (9, "Time budget reached after 2 of 40 trials; 9 more were in progress and stopped "
-        "early."),
-    (1, "Time budget reached after 2 of 40 trials; 1 more was in progress and stopped "
-        "early."),
-    (0, "Time budget reached after 2 of 40 trials.")])
-def test_a_budget_end_counts_the_trials_it_cut(in_progress: int, line: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    # Under the promotion type most trials of a short search wait at a rung when the budget
-    # ends: "after 2 of 40 trials" alone read as if only 2 had run (README's 30-minute
-    # search started 11).
-    from mnist_hpo.reports.status import SearchStatus
+def _tally(completed: int = 0, stopped: int = 0, cut: int = 0, errored: int = 0,
+           interrupted: int = 0) -> dict[TrialState, int]:
+    return dict.fromkeys(TrialState, 0) | {
+        TrialState.COMPLETED: completed, TrialState.STOPPED: stopped, TrialState.CUT: cut,
+        TrialState.ERRORED: errored, TrialState.INTERRUPTED: interrupted}
+
+
+@pytest.mark.parametrize(("status", "tally", "best", "code", "lines"), [
+    # A budget that cut every trial mid-way still gave a best trial: the search did as asked.
+    (SearchStatus.TIME_BUDGET, _tally(cut=4), 1, 0,
+     ["Time budget reached with 4 of 200 planned trials started.",
+      "Trials: 0 completed, 0 stopped early, 4 cut by the budget, 0 errored. Experiment: x"]),
+    (SearchStatus.EPOCH_BUDGET, _tally(completed=2, stopped=7, cut=1), 3, 0,
+     ["Epoch budget reached with 10 of 200 planned trials started.",
+      "Trials: 2 completed, 7 stopped early, 1 cut by the budget, 0 errored. Experiment: x"]),
+    (SearchStatus.TIME_BUDGET, _tally(cut=2), None, 1,
+     ["Time budget reached with 2 of 200 planned trials started.",
+      "Trials: 0 completed, 0 stopped early, 2 cut by the budget, 0 errored. Experiment: x",
+      "No trial reported a result."]),
+    (SearchStatus.FINISHED, _tally(completed=3, stopped=196, errored=1), 2, 0,
+     ["Finished: all 200 planned trials ran.",
+      "Trials: 3 completed, 196 stopped early, 0 cut by the budget, 1 errored. Experiment: x"]),
+    (SearchStatus.FINISHED, _tally(errored=200), None, 1,
+     ["Finished: all 200 planned trials ran.",
+      "Trials: 0 completed, 0 stopped early, 0 cut by the budget, 200 errored. Experiment: x",
+      "No trial reported a result."]),
+    (SearchStatus.FAILURE_BUDGET, _tally(completed=1, errored=2, interrupted=1), 1, 1,
+     ["Stopped: 0 trials failed, the --max-failed-trials budget:",
+      "Fix the cause, then continue with: mnist-hpo resume x",
+      "Trials: 1 completed, 0 stopped early, 0 cut by the budget, 2 errored, 1 interrupted. "
+      "Experiment: x"]),
+    (SearchStatus.INTERRUPTED, _tally(completed=1, interrupted=2), 1, 130,
+     ["Interrupted with 3 of 200 planned trials started; the experiment is saved. Continue "
+      "it with: mnist-hpo resume x",
+      "Trials: 1 completed, 0 stopped early, 0 cut by the budget, 0 errored, 2 interrupted. "
+      "Experiment: x"]),
+    (SearchStatus.INTERRUPTED, _tally(interrupted=2), None, 130,
+     ["Interrupted with 2 of 200 planned trials started; the experiment is saved. Continue "
+      "it with: mnist-hpo resume x",
+      "Trials: 0 completed, 0 stopped early, 0 cut by the budget, 0 errored, 2 interrupted. "
+      "Experiment: x",
+      "No trial reported a result."]),
+])
+def test_each_ending_is_told_as_it_is_with_its_exit_code(
+        status: SearchStatus, tally: dict[TrialState, int], best: int | None, code: int,
+        lines: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     from mnist_hpo.search.cli.search import report_outcome
     from mnist_hpo.search.tune.driver import SearchOutcome
 
-    outcome = SearchOutcome("experiments/x", SearchStatus.TIME_BUDGET, 2, 40, 0, 2, 0.9942,
-                            {"batch_norm": True}, None, in_progress=in_progress)
-    assert report_outcome(outcome) == 0
-    assert capsys.readouterr().out.splitlines()[1] == line
+    outcome = SearchOutcome("x", status, 200, tally, best, None if best is None else 0.99,
+                            None if best is None else {"batch_norm": True}, None)
+    assert report_outcome(outcome) == code
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:1 + len(lines)] == lines

@@ -60,7 +60,8 @@ def test_failed_trials_do_not_stop_the_search(mnist_path: Path, tmp_path: Path) 
         else:
             assert t.state is TrialState.COMPLETED and (t.best_val_accuracy or 0) > 0.5
     assert proc.stdout.count("failed: ") == len(diverged)
-    assert f"4 trials finished, {len(diverged)} failed" in proc.stdout
+    assert f"Trials: {4 - len(diverged)} completed, 0 stopped early, 0 cut by the budget, " \
+        f"{len(diverged)} errored." in proc.stdout
     assert proc.returncode == (1 if len(diverged) == 4 else 0)
 
 

@@ -29,7 +29,9 @@ def test_paused_trials_resume_and_the_losers_end_stopped(mnist_path: Path,
                    "--validation", "1000", "--seed", "0", "--data", str(mnist_path),
                    "--storage", str(tmp_path), "--name", "promo")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "5 trials finished, 0 failed" in proc.stdout
+    stopped = sum(1 for line in proc.stdout.splitlines() if "(stopped early)" in line)
+    assert f"Trials: {5 - stopped} completed, {stopped} stopped early, 0 cut by the budget, " \
+        "0 errored." in proc.stdout
 
     experiment = load_experiment(tmp_path / "promo")
     trials = {t.number: t for t in experiment.trials}

@@ -251,8 +251,8 @@ def test_no_checkpoint_of_the_best_epoch_is_none(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("status", "state"), [
-    ("time budget reached", TrialState.STOPPED),
-    ("epoch budget reached", TrialState.STOPPED),
+    ("time budget reached", TrialState.CUT),
+    ("epoch budget reached", TrialState.CUT),
     ("finished", TrialState.STOPPED),
     # The failure budget and an interruption pause the search: `resume` continues the trial.
     ("failure budget reached", TrialState.INTERRUPTED),
@@ -278,7 +278,7 @@ def test_an_unknown_status_is_named(tmp_path: Path) -> None:
 def test_watch_returns_once_the_search_has_ended(tmp_path: Path, status: str) -> None:
     root = write_experiment(tmp_path / "e", status=status)
     proc = subprocess.run([*CLI, "leaderboard", str(root), "--watch", "0.1"],
-                          capture_output=True, text=True, timeout=60, check=False)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0 and f"({status}, 4 trials" in proc.stdout
 
 

@@ -66,7 +66,7 @@ def test_fifo_trains_whole_trials_only() -> None:
 def test_replay_of_the_recorded_curves_writes_every_schedule(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "benchmarks/scheduler_replay.py", "--quick",
                            "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+                          timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     saved = json.loads((tmp_path / "scheduler_replay.json").read_text())
     summary = saved["summary"]

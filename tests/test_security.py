@@ -18,7 +18,10 @@ import ray
 ray.init(include_dashboard=False, num_cpus=1, logging_level="ERROR")
 node = ray.nodes()[0]
 print(json.dumps({"gcs": ray.get_runtime_context().gcs_address,
-                  "node": node["NodeManagerAddress"], "raylet_port": node["NodeManagerPort"]}))
+                  "node": node["NodeManagerAddress"], "raylet_port": node["NodeManagerPort"]}),
+      flush=True)
+import sys
+sys.stdin.readline()  # Ray runs until the test has looked, however long that takes
 """
 
 
@@ -35,9 +38,10 @@ def listening(port: int) -> set[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.load
 def test_local_runtime_binds_loopback_only() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", PROBE + "import time; time.sleep(30)"],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", PROBE], cwd=REPO, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 from pathlib import Path
 
 import optuna
@@ -14,7 +13,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from mnist_hpo.search.cli.main import build_parser
 from mnist_hpo.search.cli.search import settings_from_args
 from mnist_hpo.search.errors import UsageError
-from mnist_hpo.search.tune.callbacks import FailureBudget, time_budget_state
+from mnist_hpo.search.tune.callbacks import FailureBudget, TimeBudget, time_budget_state
 from mnist_hpo.search.tune.evidence import SeesUnfinished
 from mnist_hpo.search.tune.factories import (
     JOURNAL,
@@ -163,20 +162,29 @@ def test_a_time_budget_goes_on_after_a_resume_and_says_what_is_left(tmp_path: Pa
     assert not stop.stop_all()  # the clock starts at Ray's first check
     assert time_budget_state(tmp_path / "exp") == {"budget_s": 0.3, "left_s": 0.3,
                                                    "reached": False}
-    time.sleep(0.2)
-    assert not stop.stop_all()
-    # Ray keeps the stopper in its experiment state: a resumed search goes on with what is
-    # left (0.1 s here), not with a new budget.
-    resumed = pickle.loads(pickle.dumps(stop))
-    assert not resumed.stop_all()  # the first check after a restore restarts the clock
-    left = time_budget_state(tmp_path / "exp")
-    assert left is not None and 0.05 <= left["left_s"] <= 0.15 and not left["reached"]
-    time.sleep(0.15)
-    assert resumed.stop_all()
-    assert time_budget_state(tmp_path / "exp") == {"budget_s": 0.3, "left_s": 0.0,
-                                                   "reached": True}
     untimed = make_run_config(settings(), str(tmp_path), [], tmp_path / "exp").stop
     assert untimed is not None and not untimed.stop_all()
+    # The rest on a clock the test moves, so that the verdict is the same on any machine.
+    now = [1000.0]
+    budget = TimeBudget(30.0, str(tmp_path / "exp"), clock=lambda: now[0])
+    now[0] += 50  # Ray's start-up, before its first check: not counted
+    assert not budget.stop_all()
+    now[0] += 20
+    assert not budget.stop_all()
+    # Ray keeps the stopper in its experiment state: a resumed search goes on with what is
+    # left (10 s here), not with a new budget, and the time it was down does not count.
+    resumed = pickle.loads(pickle.dumps(budget))
+    resumed.clock = lambda: now[0]
+    now[0] += 3600
+    assert not resumed.stop_all()  # the first check after a restore restarts the clock
+    assert time_budget_state(tmp_path / "exp") == {"budget_s": 30.0, "left_s": 10.0,
+                                                   "reached": False}
+    now[0] += 9
+    assert not resumed.stop_all()
+    now[0] += 1
+    assert resumed.stop_all()
+    assert time_budget_state(tmp_path / "exp") == {"budget_s": 30.0, "left_s": 0.0,
+                                                   "reached": True}
 
 
 def test_resources() -> None:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
 from mnist_hpo.reports.records import ExperimentError
 from mnist_hpo.search.cli import replay, reports, search, spaces, train
 from mnist_hpo.search.errors import DataError, UsageError
+from mnist_hpo.search.training.runtime import VERBOSE_ENV, verbose
 from mnist_hpo.spaces import SpaceError
+
+VERBOSE_HELP = (f"also show the libraries' own log lines (TensorFlow, Ray, ...), hidden by "
+                f"default, and debug messages; same as {VERBOSE_ENV}=1")
 
 #: Errors that mean "fix your input": one line on stderr, exit code 2, no traceback.
 BAD_INPUT = (SpaceError, DataError, UsageError, ExperimentError)
@@ -30,7 +36,8 @@ def build_parser() -> Parser:
         description="Hyperparameter search for Keras CNNs on MNIST: search a space with Ray "
                     "Tune and Optuna, rank the trials, report and export the best model.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help=f"{VERBOSE_HELP} (may follow the command too)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train.add_parser(sub)
     search.add_parser(sub)
@@ -39,16 +46,32 @@ def build_parser() -> Parser:
     reports.add_parsers(sub)
     replay.add_parser(sub)
     spaces.add_parser(sub)
+    for command in sub.choices.values():
+        # SUPPRESS: a command without the flag keeps what the top level parsed.
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help=VERBOSE_HELP)
     return parser
+
+
+def configure_output(loud: bool) -> None:
+    """Set up logging and warnings once for the command: our own lines at INFO, the
+    libraries' only from WARNING and their Python warnings not at all; ``loud``
+    (``--verbose``): everything at DEBUG, in the processes the command starts as well."""
+    if loud:
+        os.environ[VERBOSE_ENV] = "1"  # inherited by Ray's workers and export's reload check
+    logging.basicConfig(level=logging.DEBUG if loud else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mnist_hpo").setLevel(logging.DEBUG if loud else logging.INFO)
+    if not loud and not sys.warnoptions:  # python -W / PYTHONWARNINGS: the user decides
+        # A library's warning is for its developers; ours (raised in our modules) stay.
+        warnings.filterwarnings("ignore")
+        warnings.filterwarnings("default", module="mnist_hpo")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 failure, 2 bad input)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    # TensorFlow logs every SavedModel asset it writes at INFO; our own INFO lines matter.
-    logging.getLogger("tensorflow").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    configure_output(args.verbose or verbose())
     try:
         code: int = args.run(args)
     except BAD_INPUT as err:

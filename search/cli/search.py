@@ -22,17 +22,16 @@ if TYPE_CHECKING:
     from mnist_hpo.search.tune.driver import SearchOutcome
 from mnist_hpo.spaces import load_space
 
-#: Ray's switch for single-node mode ("clusters on Windows/macOS"): with it off, every Ray
-#: process of a local runtime listens on the loopback address only.
-LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
 
 def loopback_if_local(address: str | None) -> None:
     """Without a cluster address, make the local Ray runtime bind its GCS, raylet and
     workers to 127.0.0.1 instead of every interface. Ray reads this when it is imported,
     hence before the driver is."""
+    # Ray's switch for single-node mode, a private one (compat says why); imports no Ray.
+    from mnist_hpo.search.tune.compat import RAY_LOOPBACK_ONLY
+
     if not address:
-        os.environ.setdefault(LOOPBACK_ONLY, "0")
+        os.environ.setdefault(RAY_LOOPBACK_ONLY, "0")
 
 
 def recorded_address(experiment: str) -> str | None:
@@ -77,7 +76,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-concurrent", type=positive_int, metavar="N",
                    help="at most N trials at once (default: as resources allow)")
     p.add_argument("--time-budget", metavar="DURATION",
-                   help="stop starting trials after this long: 90s, 30m, 2h (default: none)")
+                   help="end the search after this long, the trials still running included "
+                        "(cut by the budget; the best trial is kept, and the search can be "
+                        "extended, not resumed): 90s, 30m, 2h (default: none)")
     p.add_argument("--epoch-budget", type=positive_int, metavar="N",
                    help="stop the search once N epochs have been trained, all trials "
                         "together; asha-promotion plans for it: one epoch per configuration "
@@ -161,35 +162,48 @@ def _goal_text(settings: SearchSettings) -> str:
 
 
 def report_outcome(outcome: SearchOutcome) -> int:
-    """Print how the search ended, the best trial and what to run next; the exit code."""
+    """Print how the search ended, its trials counted as the leaderboard states them, the
+    best trial and what to run next; return the exit code.
+
+    0: the search ended as asked (every planned trial ran, or its time or epoch budget was
+    spent) and at least one trial scored; 1: no trial scored, or the failure budget ended
+    it; 130: interrupted (``mnist-hpo resume`` continues it).
+    """
+    from mnist_hpo.reports import tally_text
+
     print()
     status = outcome.status
+    started = f"{sum(outcome.tally.values())} of {outcome.planned} planned trials started"
     if status is SearchStatus.INTERRUPTED:
-        print(f"Interrupted after {outcome.trials} of {outcome.planned} trials; the experiment "
-              f"is saved. Continue it with: mnist-hpo resume {outcome.experiment}")
-    elif status in (SearchStatus.TIME_BUDGET, SearchStatus.EPOCH_BUDGET):
-        ended = f"{status.value.capitalize()} after {outcome.trials} of {outcome.planned} trials"
-        if cut := outcome.in_progress:
-            ended += f"; {cut} more {'was' if cut == 1 else 'were'} in progress and stopped early"
-        print(ended + ".")
+        print(f"Interrupted with {started}; the experiment is saved. Continue it with: "
+              f"mnist-hpo resume {outcome.experiment}")
+    elif status.budget_spent:
+        print(f"{status.value.capitalize()} with {started}.")
     elif status is SearchStatus.FAILURE_BUDGET:
         print(f"Stopped: {len(outcome.failed)} trials failed, the --max-failed-trials budget:")
         for number, reason in outcome.failed:
             print(f"  trial {number}: {reason}")
         print(f"Fix the cause, then continue with: mnist-hpo resume {outcome.experiment}")
-    print(f"{outcome.trials} trials finished, {outcome.errored} failed. Experiment: "
-          f"{outcome.experiment}")
+    else:
+        print(f"Finished: all {outcome.planned} planned trials ran.")
+    print(f"Trials: {tally_text(outcome.tally)}. Experiment: {outcome.experiment}")
     if outcome.best_trial is None or outcome.best_config is None:
         print("No trial reported a result.")
-        return 1
-    print(f"Best: trial {outcome.best_trial}, val_accuracy={outcome.best_score:.4f}")
-    print(f"Best configuration: {json.dumps(outcome.best_config)}")
-    print_next_steps(outcome.experiment)
-    if status is SearchStatus.INTERRUPTED:
+    else:
+        print(f"Best: trial {outcome.best_trial}, val_accuracy={outcome.best_score:.4f}")
+        print(f"Best configuration: {json.dumps(outcome.best_config)}")
+        print_next_steps(outcome.experiment)
+    return exit_code(outcome)
+
+
+def exit_code(outcome: SearchOutcome) -> int:
+    """130 interrupted; 1 when the failure budget ended the search or no trial scored;
+    else 0 (a budget that cut every trial mid-way still gave a best trial to export)."""
+    if outcome.status is SearchStatus.INTERRUPTED:
         return 130
-    if status is SearchStatus.FAILURE_BUDGET:
+    if outcome.status is SearchStatus.FAILURE_BUDGET or outcome.best_trial is None:
         return 1
-    return 0 if outcome.errored < outcome.trials else 1
+    return 0
 
 
 def print_next_steps(experiment: str) -> None:

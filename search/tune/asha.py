@@ -18,14 +18,22 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
+from mnist_hpo.search.tune.compat import asha_limits, asha_uncount_stop
+
 
 class SeedKeepingASHA(ASHAScheduler):
     """``ASHAScheduler`` whose trials with one of the ``kept`` configurations run to
-    ``max_t`` (a configuration matches when the trial's config has each of its values)."""
+    ``max_t`` (a configuration matches when the trial's config has each of its values).
 
-    def __init__(self, *, kept: list[dict[str, Any]], **asha: Any) -> None:
-        super().__init__(**asha)
+    ``time_attr`` and ``max_t`` (Ray's defaults) and the other arguments go to Ray's
+    ``ASHAScheduler``; this keeps its own copies of the first two, which Ray's keeps private.
+    """
+
+    def __init__(self, *, kept: list[dict[str, Any]], time_attr: str = "training_iteration",
+                 max_t: int = 100, **asha: Any) -> None:
+        super().__init__(time_attr=time_attr, max_t=max_t, **asha)
         self._kept = [dict(point) for point in kept]
+        self.time_attr, self.max_t = time_attr, max_t
 
     def is_kept(self, trial: Trial) -> bool:
         return is_kept(trial, self._kept)
@@ -35,10 +43,17 @@ class SeedKeepingASHA(ASHAScheduler):
         # Ray records the result in its rung first, then decides; only the decision is undone.
         action = super().on_trial_result(tune_controller, trial, result)
         if (action == TrialScheduler.STOP and self.is_kept(trial)
-                and result.get(self._time_attr, 0) < self._max_t):
-            self._num_stopped -= 1
+                and result.get(self.time_attr, 0) < self.max_t):
+            asha_uncount_stop(self)  # its count of stopped trials, in debug_string
             return TrialScheduler.CONTINUE
         return action
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Ray pickles the scheduler (tuner.pkl); one pickled before this kept its own copies
+        # (a search begun by an earlier version, resumed) has only Ray's.
+        self.__dict__.update(state)
+        if "max_t" not in state:
+            self.time_attr, self.max_t = asha_limits(self)
 
 
 def is_kept(trial: Trial, kept: list[dict[str, Any]]) -> bool:

@@ -11,7 +11,6 @@ from typing import Any
 
 from ray import tune
 from ray.tune.experiment import Trial
-from ray.tune.stopper import TimeoutStopper
 
 from mnist_hpo.reports.records import STOPPED_MARK
 from mnist_hpo.search.tune.settings import METRIC
@@ -102,15 +101,25 @@ def best_score(trial: Trial) -> float | None:
 
 
 class StoppedMark(tune.Callback):
-    """Marks the folder of a trial stopped while paused at a rung (promotion-type ASHA):
-    Ray writes no ``done`` row for it, and its rung's row, its last, would otherwise read
-    as a trial still running. Local experiments only (records read those)."""
+    """Marks the folder of a trial the scheduler stopped while it was paused at a rung
+    (promotion-type ASHA): Ray writes no ``done`` row for it, and its rung's row, its last,
+    would otherwise read as a trial still running. Local experiments only (records read
+    those).
+
+    ``ending`` is the search's ``stop_all``: when a budget ends the search, Ray stops the
+    paused trials too, and those were cut by the budget, not stopped by the scheduler; left
+    unmarked, the records say so.
+    """
+
+    def __init__(self, ending: Callable[[], bool] | None = None) -> None:
+        self.ending = ending
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial,
                           **info: Any) -> None:
         # Ray tells the callbacks before it changes a stopped paused trial's status.
         path = trial.path
-        if trial.status != Trial.PAUSED or not path or "://" in path:
+        if trial.status != Trial.PAUSED or not path or "://" in path or \
+                (self.ending is not None and self.ending()):
             return
         folder = Path(path)
         if folder.is_dir():
@@ -164,40 +173,72 @@ class EpochBudget(tune.Stopper):
 TIME_BUDGET_FILE = "time_budget"
 
 
-class TimeBudget(TimeoutStopper):
-    """Ray's time budget (``--time-budget``), saying what is left of it.
+class TimeBudget(tune.Stopper):
+    """The time budget (``--time-budget``), saying what is left of it.
 
-    Ray keeps this stopper, with what is left of the budget, in its experiment state: a
-    resumed search goes on with the rest of the budget, not a new one. So neither the
-    process that ends the search nor its status line can tell from its own clock; this
-    writes :data:`TIME_BUDGET_FILE` into ``experiment`` (a local folder; None for remote
-    storage) at its first check, about every second after, and when the budget runs out.
+    The clock starts at Ray's first check (``stop_all``), so Ray's start-up does not count;
+    each check takes the time since the one before off what is left. Ray keeps this
+    stopper in its experiment state: a resumed search goes on with what was left, not a new
+    budget, and the time it was down does not count (the first check after a restore starts
+    the clock again). So neither the process that ends the search nor its status line can
+    tell from its own clock; this writes :data:`TIME_BUDGET_FILE` into ``experiment`` (a
+    local folder; None for remote storage) at its first check, about every second after,
+    and when the budget runs out.
+
+    Args:
+        seconds: The budget.
+        experiment: Where to write what is left.
+        clock: Seconds, of a clock that never goes back. Not kept in the experiment state:
+            a restored stopper runs on ``time.monotonic``.
     """
 
-    def __init__(self, seconds: float, experiment: str | None) -> None:
-        super().__init__(seconds)
+    def __init__(self, seconds: float, experiment: str | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.left = seconds
         self.experiment = experiment
-        self._written: float | None = None  # time.monotonic() of the last write
+        self.clock = clock
+        self._checked: float | None = None  # the clock at the last check
+        self._written: float | None = None  # the clock at the last write
         self._said_spent = False
 
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False  # stops no single trial; see stop_all
+
     def stop_all(self) -> bool:
-        spent: bool = super().stop_all()  # type: ignore[no-untyped-call]
-        now = time.monotonic()
+        now = self.clock()
+        if self._checked is not None:
+            self.left -= now - self._checked
+        self._checked = now
+        spent = self.left <= 0
         due = self._written is None or now - self._written >= 1.0
         if self.experiment and (due or (spent and not self._said_spent)):
             path = Path(self.experiment, TIME_BUDGET_FILE)
             # Written beside, then renamed: a kill mid-write leaves the last whole file.
             partial = path.with_name(TIME_BUDGET_FILE + ".partial")
-            partial.write_text(json.dumps({"budget_s": self._timeout_seconds,
-                                           "left_s": round(max(self._budget, 0.0), 1),
+            partial.write_text(json.dumps({"budget_s": self.seconds,
+                                           "left_s": round(max(self.left, 0.0), 1),
                                            "reached": spent}))
             os.replace(partial, path)
             self._written, self._said_spent = now, spent
         return spent
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A clock's readings mean nothing to another process, and a test's clock may not
+        # pickle: the budget and what is left of it are the state.
+        return {"seconds": self.seconds, "left": self.left, "experiment": self.experiment}
+
     def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._written, self._said_spent = None, False
+        if "left" not in state:
+            # Pickled when this was a subclass of Ray 2.60's TimeoutStopper (a search begun
+            # by an earlier version, resumed): the budget and what was left, in its fields.
+            state = {"seconds": state["_timeout_seconds"], "left": state["_budget"],
+                     "experiment": state.get("experiment")}
+        self.seconds, self.left = state["seconds"], state["left"]
+        self.experiment = state["experiment"]
+        self.clock = time.monotonic
+        self._checked = self._written = None
+        self._said_spent = False
 
 
 def time_budget_state(experiment: Path) -> dict[str, Any] | None:

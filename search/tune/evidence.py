@@ -21,13 +21,14 @@ TPE's constant liar.
 from __future__ import annotations
 
 import copy
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from mnist_hpo.search.tune.compat import SamplerStudyView
 from mnist_hpo.search.tune.searcher import epoch_values
 
 
@@ -48,7 +49,7 @@ class SeesUnfinished(optuna.samplers.BaseSampler):
         return self._base
 
     def _view(self, study: optuna.Study) -> optuna.Study:
-        return _StudyView(study)  # type: ignore[return-value]
+        return SamplerStudyView(study, _as_known)  # type: ignore[return-value]
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self._base.before_trial(self._view(study), trial)
@@ -74,37 +75,12 @@ class SeesUnfinished(optuna.samplers.BaseSampler):
         self._base.reseed_rng()
 
 
-class _StudyView:
-    """``study`` as the sampler sees it: every other attribute is the study's own.
-
-    Optuna's samplers read trials through ``Study._get_trials`` (TPE, its search-space
-    calculations) or ``Study.get_trials`` (the prior's count): both are answered here.
-    """
-
-    def __init__(self, study: optuna.Study) -> None:
-        self._study = study
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def get_trials(self, deepcopy: bool = True,
-                   states: Container[TrialState] | None = None) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy=deepcopy, states=states)
-
-    def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
-                    use_cache: bool = False) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
-        seen = [self._as_known(t) for t in trials]
-        return seen if states is None else [t for t in seen if t.state in states]
-
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        return self.get_trials()
-
-    def _as_known(self, trial: FrozenTrial) -> FrozenTrial:
-        # epoch_values: a two-objective study keeps them in a user attribute instead.
-        if trial.state is not TrialState.RUNNING or not epoch_values(trial):
-            return trial
-        pruned = copy.copy(trial)
-        pruned.state = TrialState.PRUNED
-        return pruned
+def _as_known(trial: FrozenTrial) -> FrozenTrial:
+    """What is known of ``trial``: PRUNED at its last epoch if it is RUNNING with epochs
+    reported, else the trial itself."""
+    # epoch_values: a two-objective study keeps them in a user attribute instead.
+    if trial.state is not TrialState.RUNNING or not epoch_values(trial):
+        return trial
+    pruned = copy.copy(trial)
+    pruned.state = TrialState.PRUNED
+    return pruned

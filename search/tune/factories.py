@@ -262,7 +262,8 @@ def make_run_config(settings: SearchSettings, storage_path: str,
         # A failed trial (an exception, a lost node) is retried from its last checkpoint
         # this many times, then recorded as errored; the search goes on either way.
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        callbacks=[*callbacks, budget, StoppedMark(), FolderForEveryTrial()],
+        callbacks=[*callbacks, budget, StoppedMark(ending=stop.stop_all),
+                   FolderForEveryTrial()],
         stop=stop,
         verbose=0,
     )

@@ -113,7 +113,7 @@ class ParetoASHA(FIFOScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Trial,
                         result: dict[str, Any]) -> str:
-        progress, accuracy = result.get(self.time_attr), result.get(self._metric or "")
+        progress, accuracy = result.get(self.time_attr), result.get(self.metric or "")
         if progress is None or accuracy is None:
             return TrialScheduler.CONTINUE
         if progress >= self.max_t:
@@ -132,5 +132,5 @@ class ParetoASHA(FIFOScheduler):
         return TrialScheduler.CONTINUE
 
     def debug_string(self) -> str:
-        return (f"ParetoASHA on ({self._metric}, {self.cost_key}): {self.stopped} stopped; "
+        return (f"ParetoASHA on ({self.metric}, {self.cost_key}): {self.stopped} stopped; "
                 + ", ".join(f"rung {m}: {len(r)}" for m, r in sorted(self.rungs.items())))

@@ -73,7 +73,8 @@ class PromotingASHA(FIFOScheduler):
         self._eta = reduction_factor
         self._rungs = rungs(max_t, grace_period, reduction_factor)
         self._max_t, self._time_attr = max_t, time_attr
-        self._metric, self._mode = metric, mode
+        # Its own, not Ray's private ``_metric`` behind ``TrialScheduler.metric``: see metric.
+        self._metric_name, self._mode = metric, mode
         self._kept = [dict(point) for point in kept or []]
         self._max_concurrent = max_concurrent
         self._results: dict[int, dict[str, float]] = {r: {} for r in self._rungs}
@@ -90,11 +91,16 @@ class PromotingASHA(FIFOScheduler):
 
     def set_search_properties(self, metric: str | None, mode: str | None,
                               **spec: Any) -> bool:
-        if (self._metric and metric and self._metric != metric) or \
+        if (self._metric_name and metric and self._metric_name != metric) or \
                 (self._mode and mode and self._mode != mode):
             return False
-        self._metric, self._mode = self._metric or metric, self._mode or mode
+        self._metric_name, self._mode = self._metric_name or metric, self._mode or mode
         return True
+
+    @property
+    def metric(self) -> str | None:
+        """The metric the rungs rank by (Ray reads it from every scheduler)."""
+        return self._metric_name
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]
                         ) -> str:
@@ -107,9 +113,9 @@ class PromotingASHA(FIFOScheduler):
         # A trial restarted from an older checkpoint reports a rung again: once it has
         # passed a rung it keeps its place; otherwise its new score is judged.
         if epoch not in self._results or trial.trial_id in self._promoted[epoch] \
-                or self._metric not in result:
+                or self._metric_name not in result:
             return TrialScheduler.CONTINUE
-        self._results[epoch][trial.trial_id] = self._signed(float(result[self._metric]))
+        self._results[epoch][trial.trial_id] = self._signed(float(result[self._metric_name]))
         if is_kept(trial, self._kept):
             self._promoted[epoch].add(trial.trial_id)
             return TrialScheduler.CONTINUE
@@ -188,7 +194,7 @@ class PromotingASHA(FIFOScheduler):
         path = trial.path
         if not path or "://" in path:
             return  # remote storage: records are read from local folders only
-        metric = self._metric or "val_accuracy"
+        metric = self._metric_name or "val_accuracy"
         try:
             scores = {int(e["epoch"]): e[metric] for e in read_epochs(Path(path))
                       if not math.isnan(e.get(metric, math.nan))}
@@ -234,6 +240,9 @@ class PromotingASHA(FIFOScheduler):
         return {k: v for k, v in self.__dict__.items() if k != "_controller"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if "_metric_name" not in state:  # pickled by a version that kept it as "_metric"
+            state = {k: v for k, v in state.items() if k != "_metric"} | {
+                "_metric_name": state.get("_metric")}
         self.__dict__.update(state)
         self._controller = None
 
