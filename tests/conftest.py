@@ -50,14 +50,16 @@ def search_run(mnist_path: Path, tmp_path_factory: pytest.TempPathFactory
     4 trials x 2 epochs on 3,000 real images, 1 CPU per trial on a local Ray runtime. Half
     the test space's learning rates learn and half cannot (1e-6); Ray's (stopping) ASHA
     with a reduction factor of 4 keeps only the top quarter after epoch 1, so a trial that
-    reaches the rung below one before it is stopped there. (The default promotion type has
-    its own real search: tests/test_promotion_e2e.py.)
+    reaches the rung below one before it is stopped there. One trial at a time: the order
+    of the results, and so ASHA's decisions, are the sampler's, not the machine's (trial 1
+    learns; 2 and 3 cannot and are stopped). (The default promotion type has its own real
+    search: tests/test_promotion_e2e.py.)
     """
     storage = tmp_path_factory.mktemp("experiments")
     proc = run_cli("search", "--space", str(REPO / "tests/data/asha_space.yaml"),
                    "--trials", "4", "--epochs", "2", "--subset", "3000", "--validation", "1000",
                    "--cpus-per-trial", "1", "--scheduler", "asha", "--reduction-factor", "4",
-                   "--seed", "0",
+                   "--seed", "0", "--max-concurrent", "1",
                    "--data", str(mnist_path), "--storage", str(storage), "--name", "e2e")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return storage / "e2e", proc.stdout

@@ -79,3 +79,17 @@ def test_failure_budget_stops_the_search(mnist_path: Path, tmp_path: Path) -> No
     assert f"continue with: mnist-hpo resume {experiment}" in out
     manifest = json.loads((experiment / "search.json").read_text())
     assert manifest["status"] == "failure budget reached" and manifest["trials_errored"] == 2
+
+
+@pytest.mark.slow
+def test_a_search_where_no_trial_scored_fails(mnist_path: Path, tmp_path: Path) -> None:
+    # Every trial of this space diverges in its first epoch: the search ran every planned
+    # trial, none scored, and there is nothing to export: exit 1, and the summary says why.
+    proc = run_cli(*search(mnist_path, tmp_path, "--name", "none", "--trials", "2",
+                           "--space", ALWAYS_DIVERGING))
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Finished: all 2 planned trials ran." in proc.stdout
+    assert "Trials: 0 completed, 0 stopped early, 0 cut by the budget, 2 errored." in proc.stdout
+    assert "No trial reported a result." in proc.stdout and "Best:" not in proc.stdout
+    manifest = json.loads((tmp_path / "none" / "search.json").read_text())
+    assert manifest["status"] == "finished" and manifest["best_trial"] is None

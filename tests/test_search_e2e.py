@@ -38,6 +38,7 @@ def test_every_trial_reports_every_epoch(search_run: tuple[Path, str]) -> None:
         assert list(trial.glob("events.out.tfevents.*")), "TensorBoard events missing"
 
 
+@pytest.mark.load
 def test_asha_stops_a_hopeless_trial_early(search_run: tuple[Path, str]) -> None:
     experiment, stdout = search_run
     runs = {t.name: rows(t) for t in experiment.glob("trial_*")}

@@ -154,6 +154,7 @@ def test_epoch_budget_stops_the_search_at_the_nth_epoch_of_any_trial() -> None:
     assert not unlimited.stop_all()
 
 
+@pytest.mark.load
 def test_a_time_budget_goes_on_after_a_resume_and_says_what_is_left(tmp_path: Path) -> None:
     (tmp_path / "exp").mkdir()
     stop = make_run_config(settings(time_budget_s=0.3), str(tmp_path), [],

@@ -124,7 +124,9 @@ class OptunaSearcher(Searcher):
             for key, value in constraint_values(cost, self._limits).items():
                 if live is not None:
                     live.set_constraint(key, value)
-        if int(epoch) not in epoch_values(told):
+        if epoch_values(told).get(int(epoch)) != float(value):
+            # A trial retried from a checkpoint reports the epochs after it again: the later
+            # report is the model it went on from, as the trial's records keep it.
             self._report(told, int(epoch), float(value))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
@@ -141,7 +143,7 @@ class OptunaSearcher(Searcher):
         values = epoch_values(told)
         epochs = int((result or {}).get("training_iteration") or max(values, default=0))
         last = (result or {}).get(self.metric)
-        if last is not None and epochs not in values:
+        if last is not None and values.get(epochs) != float(last):
             # Ray usually hands a trial's final result to this method only.
             self._report(told, epochs, float(last))
             values[epochs] = float(last)
