@@ -35,19 +35,14 @@ SCENARIOS = [
              "trials wait at their rung and a free worker resumes one once it enters the "
              "rung's top 1/η; at the end the trials still waiting are stopped."),
     Scenario("promotion-epoch-budget", BUDGET_38,
-             "The planned end of an epoch budget. KNOWN WRONG (issue 33): a finalist is cut "
-             "two epochs short (t04, stopped by the budget at epoch 7 of 9). Cause: the "
-             "scheduler counts the epochs trained in on_trial_result (PromotingASHA._trained, "
-             "which EndPlan.finishing reads), but Ray never shows a scheduler a trial's last "
-             "epoch: the trainable reports it with done=True, and TuneController stops the "
-             "trial on that (Trial.should_stop) before asking the scheduler; "
-             "on_trial_complete, which gets it, counts nothing. So each warm start's 9th "
-             "epoch is missing from the plan (16 trained where the budget's stopper counts "
-             "18), the plan turns to the finalists two epochs late, and two configurations "
-             "too many start. The wrong decisions: the gate's 'draw' for t07 (21 epochs "
-             "trained and t06 training: 22 = 38 - 2 × 8, the plan's turn; the plan counts "
-             "20) and for t08 (23 in truth, 21 counted). Their two epochs come out of the "
-             "finalists' 16.", seed=1),
+             "The planned end of an epoch budget: breadth at the first rung while new "
+             "configurations are affordable, then the two finalists to epoch 9. CHANGED ON "
+             "PURPOSE (issue 33): the plan counts a trial's last epoch, which Ray hands the "
+             "scheduler in on_trial_complete only (the trainable reports it with done=True "
+             "and Ray stops the trial before asking on_trial_result). Uncounted, each warm "
+             "start's 9th epoch was missing from the plan (16 where the stopper counted 18), "
+             "the gate drew two configurations too many (t07, t08) and the budget stopped "
+             "the finalist t04 at epoch 7 of 9.", seed=1),
     Scenario("promotion-epoch-budget-cold", (*BUDGET_38, "--no-warm-start", "--trials", "30"),
              "The same budget without the warm starts: no trial ends before the plan turns "
              "to the finalists, so its count is right and both finalists reach epoch 9 "
@@ -68,19 +63,18 @@ SCENARIOS = [
     Scenario("promotion-epoch-budget-max-concurrent",
              ("--epochs", "5", "--epoch-budget", "24", "--max-concurrent", "1"),
              "The planned end and --max-concurrent 1 together (both in the one gate). "
-             "KNOWN WRONG, as promotion-epoch-budget: the warm starts' last epochs are "
-             "missing from the plan's count, two configurations too many start (t09, t10) "
-             "and the budget stops the second finalist, t06, at epoch 3 of 5."),
+             "CHANGED ON PURPOSE, as promotion-epoch-budget: before, the warm starts' last "
+             "epochs were missing from the plan's count, two configurations too many started "
+             "(t09, t10) and the budget stopped the second finalist, t06, at epoch 3 of 5."),
     Scenario("promotion-resume", ("--epochs", "9", "--trials", "12"),
              "Killed mid-search and resumed: the scheduler is the copy pickled when the "
              "search began and rebuilds its rungs from each trial's records; a trial whose "
              "records end at a rung it had not passed comes back PAUSED.", kill_after=23),
     Scenario("promotion-epoch-budget-resume", BUDGET_38,
              "The planned end across a kill: after the resume the plan's count comes from "
-             "the trials' records, which hold the warm starts' last epochs, so from there "
-             "it is the stopper's. One configuration too many (t07) had started before the "
-             "kill and is started again after it (Ray starts a PENDING trial whatever the "
-             "gate says): the second finalist, t04, is stopped at epoch 8 of 9.",
+             "the trials' records. KNOWN WRONG: a configuration admitted (PENDING) before "
+             "the kill is started again after it, whatever the gate says (Ray starts a "
+             "PENDING trial), and the second finalist, t04, is stopped at epoch 8 of 9.",
              seed=1, kill_after=22),
     Scenario("asha", ("--scheduler", "asha", "--epochs", "9", "--trials", "10"),
              "Ray's stopping-type ASHA; the seed network (the first warm start) is never "
@@ -109,13 +103,12 @@ SCENARIOS = [
     Scenario("max-params-epoch-budget",
              ("--max-params", "500000", "--epochs", "5", "--epoch-budget", "30",
               "--trials", "30"),
-             "A cost limit under the planned end. KNOWN WRONG: the budget is spent on "
-             "breadth alone, no trial gets past epoch 1. CostLimit stops a trial over "
-             "500,000 parameters at its first report, and Ray then does not ask the "
-             "scheduler, so that epoch is missing from the plan's count like every last "
-             "epoch: 10 of the 30 epochs trained (both warm starts, 887,530 parameters, "
-             "among them) are never counted, the plan never reaches its turn (30 - 2 × 4 = "
-             "22: it counts 20) and the budget ends with every trial at epoch 1."),
+             "A cost limit under the planned end: trials over 500,000 parameters stop at "
+             "their first report and the finalists are trained to epoch 5. CHANGED ON "
+             "PURPOSE: CostLimit's stop reaches the scheduler in on_trial_complete only, and "
+             "that epoch was missing from the plan's count like every last epoch: 10 of the "
+             "30 epochs (both warm starts among them) were never counted, the plan never "
+             "turned and the budget ended with every trial at epoch 1."),
 ]
 
 
@@ -200,17 +193,22 @@ def late(trace: list[dict[str, Any]], turn: int) -> list[str]:
     return out
 
 
-def test_known_wrong_the_planned_end_cuts_a_finalist_two_epochs_short() -> None:
-    """Pins today's wrong decisions (issue 33; the scenarios' ``about`` says why), so that
-    fixing them is a deliberate change of this test and of the traces."""
-    warm = golden("promotion-epoch-budget")
-    assert cut(warm) == {"t04": "epoch 7"}  # a finalist, 2 of its 9 epochs short
-    assert late(warm, 38 - 2 * 8) == ["t07", "t08"]  # the plan counted 20 and 21
-    assert cut(golden("promotion-epoch-budget-cold")) == {}  # without warm starts: right
-    assert late(golden("promotion-epoch-budget-cold"), 38 - 2 * 8) == []
-    limited = golden("promotion-epoch-budget-max-concurrent")
-    assert cut(limited) == {"t06": "epoch 3"}
-    assert late(limited, 24 - 2 * 4) == ["t09", "t10"]
+def test_the_planned_end_trains_every_finalist_to_its_last_epoch() -> None:
+    """Changed on purpose (issue 33; the scenarios' ``about`` says how it was): a trial's
+    last epoch counts in the plan, which turns to the finalists in time."""
+    for name, turn in (("promotion-epoch-budget", 38 - 2 * 8),
+                       ("promotion-epoch-budget-cold", 38 - 2 * 8),
+                       ("promotion-epoch-budget-max-concurrent", 24 - 2 * 4),
+                       ("max-params-epoch-budget", 30 - 2 * 4)):
+        trace = golden(name)
+        assert cut(trace) == {}, name  # no finalist cut by the budget
+        assert late(trace, turn) == [], name  # no configuration drawn past the turn
+    limited = golden("max-params-epoch-budget")
+    assert max(e["epoch"] for e in limited if "result" in e) == 5  # finalists to the end
+
+
+def test_known_wrong_a_configuration_admitted_before_a_kill_starts_after_it() -> None:
+    assert cut(golden("promotion-epoch-budget-resume")) == {"t04": "epoch 8"}
 
 
 def test_known_wrong_a_third_finalist_once_the_trials_run_out() -> None:
@@ -218,8 +216,3 @@ def test_known_wrong_a_third_finalist_once_the_trials_run_out() -> None:
     chosen = [e["choose"] for e in trace if e.get("choose")]
     assert chosen == ["t04", "t11"]  # t20 went on at its first rung; t11 is a third
     assert cut(trace) == {"t11": "epoch 5", "t20": "epoch 7"}
-
-
-def test_known_wrong_a_cost_limit_leaves_no_budget_for_finalists() -> None:
-    trace = golden("max-params-epoch-budget")
-    assert max(e["epoch"] for e in trace if "result" in e) == 1
