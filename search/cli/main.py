@@ -8,7 +8,8 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn
 
 from mnist_hpo.reports.records import ExperimentError
 from mnist_hpo.search.cli import replay, reports, search, spaces, train
@@ -21,6 +22,44 @@ VERBOSE_HELP = (f"also show the libraries' own log lines (TensorFlow, Ray, ...),
 
 #: Errors that mean "fix your input": one line on stderr, exit code 2, no traceback.
 BAD_INPUT = (SpaceError, DataError, UsageError, ExperimentError)
+
+
+#: What ``--version`` names, as their distributions are called: the first lines of a bug report.
+VERSIONED = ("mnist-hpo", "ray", "optuna", "tensorflow", "keras")
+
+
+def version_text() -> str:
+    """``mnist-hpo 0.1.0 (ray 2.60.0, optuna 5.1.0, tensorflow 2.21.0, keras 3.15.1)``.
+
+    Read from the installed distributions' metadata: importing TensorFlow would cost seconds
+    and print its start-up lines for a one-line answer.
+    """
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    first, *others = VERSIONED
+    return (f"{first} {installed(first)} ("
+            + ", ".join(f"{name} {installed(name)}" for name in others) + ")")
+
+
+class VersionAction(argparse.Action):
+    """``--version``: print :func:`version_text` and exit 0, before any command is required.
+
+    argparse's own ``action="version"`` takes the text when the parser is built; this one
+    reads the versions only when asked.
+    """
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: Any = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit(0)
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,6 +77,9 @@ def build_parser() -> Parser:
     )
     parser.add_argument("-v", "--verbose", action="store_true",
                         help=f"{VERBOSE_HELP} (may follow the command too)")
+    parser.add_argument("--version", action=VersionAction,
+                        help="print the versions of mnist-hpo, Ray, Optuna, TensorFlow and "
+                             "Keras, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train.add_parser(sub)
     search.add_parser(sub)
