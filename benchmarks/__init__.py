@@ -1,1 +1,1 @@
-"""Measurements against peers, run as scripts: `python benchmarks/NAME.py` (README: Performance)."""
+"""Measurements against peers, run as scripts: `python benchmarks/NAME.py` (docs/benchmarks.md)."""

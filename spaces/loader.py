@@ -54,7 +54,7 @@ def _load_file(path: Path, source: str) -> Space:
 
 
 def space_from_dict(data: Any, source: str = "<dict>", default_name: str = "custom") -> Space:
-    """Build a :class:`Space` from its YAML form (see README, "Search spaces").
+    """Build a :class:`Space` from its YAML form (see docs/spaces.md).
 
     Parameters left out keep the seed network's value, so a file names only what it varies.
     """

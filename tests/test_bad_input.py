@@ -1,5 +1,5 @@
 """Every user input, wrong: one line naming the input, the value and the rule; exit code 2;
-no traceback; nothing already written lost or overwritten. README's "Bad input" table lists
+no traceback; nothing already written lost or overwritten. docs/bad-input.md's table lists
 the same rows."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The benchmarks' --quick modes: real Ray, TensorFlow, Keras Tuner and Optuna on a tiny
 real-MNIST subset. They check that every system ran, spent exactly the budget and wrote
-what README's Performance tables are made of; the figures themselves come from full runs."""
+what docs/benchmarks.md's tables are made of; the figures themselves come from full runs."""
 
 from __future__ import annotations
 

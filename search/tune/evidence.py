@@ -6,8 +6,8 @@ most trials do not end for most of the search, they *wait* at the first rung (PA
 Ray) until the finalists are chosen, so they are RUNNING in the study. Optuna's TPE models
 COMPLETE and PRUNED trials only: with 29 configurations waiting at epoch 1 it had never
 seen its 5 start-up trials, and every configuration of a cold search was a draw of its
-internal RandomSampler — the random baseline's own draws, seed for seed (README, "What the
-records show about the sampler").
+internal RandomSampler — the random baseline's own draws, seed for seed
+(docs/design/sampling.md, "What the records showed about the sampler").
 
 :class:`SeesUnfinished` wraps a sampler so that a RUNNING trial that has reported epochs
 looks to it like what is known of it: a trial pruned at its last reported epoch, with its

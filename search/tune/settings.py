@@ -18,7 +18,7 @@ SCHEDULERS = ("asha", "asha-promotion", "fifo")
 ASHA_SCHEDULERS = ("asha", "asha-promotion")
 #: The promotion type by default: replayed on recorded curves and measured by
 #: ``benchmarks/search_quality.py`` it ends higher than Ray's stopping type in a short
-#: search (README, "Where a cold search's budget goes"). A search on accuracy-cost fronts
+#: search (docs/design/scheduling.md). A search on accuracy-cost fronts
 #: uses the stopping type: the promotion type ranks by val_accuracy alone.
 DEFAULT_SCHEDULER, PARETO_SCHEDULER = "asha-promotion", "asha"
 
