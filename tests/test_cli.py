@@ -1,9 +1,11 @@
-"""The command line: spaces commands in-process; bad input exits 2 with one line."""
+"""The command line: spaces commands in-process; bad input exits 2 with one line; --version."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,23 @@ def test_each_ending_is_told_as_it_is_with_its_exit_code(
     assert report_outcome(outcome) == code
     out = capsys.readouterr().out.splitlines()
     assert out[1:1 + len(lines)] == lines
+
+
+def test_version_names_the_package_and_the_libraries_it_runs_with() -> None:
+    """The first lines of a bug report, without a command and without importing TensorFlow
+    (which would print its start-up lines and take seconds)."""
+    proc = run_cli("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"mnist-hpo \S+ \(ray \S+, optuna \S+, tensorflow \S+, keras \S+\)\n",
+                        proc.stdout), proc.stdout
+    assert "not installed" not in proc.stdout.split("(", 1)[1], proc.stdout
+    assert proc.stderr == "", proc.stderr
+
+
+def test_version_does_not_import_tensorflow() -> None:
+    code = ("import sys\nfrom mnist_hpo.search.cli.main import main\n"
+            "try:\n    main(['--version'])\nexcept SystemExit as e:\n    exit_code = e.code\n"
+            "print('tensorflow' in sys.modules, exit_code)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.stdout.splitlines()[-1] == "False 0", proc.stdout + proc.stderr
