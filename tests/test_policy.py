@@ -345,3 +345,22 @@ def test_settings_name_a_bad_value() -> None:
         PolicySettings(rule=Rule.PROMOTION, cost_key="params")
     with pytest.raises(KeyError, match="trial 't9' is not in the snapshot"):
         Snapshot().trial("t9")
+
+
+def test_a_kept_trial_still_training_takes_a_finalists_slot() -> None:
+    """Not pinned by any golden trace (their warm starts end before the turn)."""
+    from mnist_hpo.search.policy.plan import EndPlan
+
+    plan = EndPlan(budget=20, reserve=8, finalists=2)
+    first = {"t2": 0.99, "t3": 0.98}
+    seed = view("t1", T, *[0.9] * 5, kept=True)
+    waiting = (view("t2", W, 0.99), view("t3", W, 0.98))
+    assert plan.slots(snap(seed, *waiting)) == 1
+    assert plan.slots(snap(view("t1", E, 0.9, kept=True), *waiting)) == 2
+    # the seed training: one finalist only; t3 waits even once t2 trains
+    assert not plan.is_finalist("t3", snap(seed, view("t2", T, 0.99), waiting[1]), first,
+                                set())
+    assert plan.is_finalist("t3", snap(view("t1", E, 0.9, kept=True), view("t2", T, 0.99),
+                                       waiting[1]), first, set())
+    # a configuration still in its first epoch may rank above: nobody is chosen yet
+    assert not plan.is_finalist("t2", snap(*waiting, view("t4", T)), first, set())
