@@ -15,8 +15,10 @@ Three parts, kept apart so that the rules of a search can move without the scrip
   trials on free workers, handle one event (the earliest epoch end or checkpoint saved),
   then ask the stoppers whether the search ends. It records every decision as one JSON
   object: the trace.
-- :class:`TodaysSearch`, the adapter for today's code: the scheduler, searcher (with its
-  gate) and stoppers that ``factories.py`` builds from the real CLI flags, called as Ray's
+- :class:`RaySearch`, the product's Ray adapters: the scheduler (``search/tune/
+  scheduler.py``, the policy inside), the searcher (asking the scheduler whether a
+  configuration may start) and the stoppers that ``factories.py`` builds from the real CLI
+  flags, called as Ray's
   controller calls them, with Ray's own ``Trial`` objects and a stand-in for the controller
   (its trial list, its search generator's count, its ``stop_trial``). No Ray runtime.
 - :class:`PolicySearch`, the adapter for the pure policy (``mnist_hpo.search.policy``):
@@ -328,7 +330,7 @@ class World:
                                                if statuses[n] != TERMINATED}})
 
 
-# -- today's code behind the interface ------------------------------------------------------
+# -- the product's Ray adapters behind the interface---------------------------------------------------
 
 
 class _Trial(Trial):
@@ -343,10 +345,12 @@ class _Trial(Trial):
 
 
 class _SearchGenerator:
-    """What Ray's ``SearchGenerator`` counts: trials created against ``--trials``."""
+    """What Ray's ``SearchGenerator`` counts (trials created against ``--trials``), and the
+    searcher it wraps (``searcher``: the scheduler hands it its admission)."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, searcher: Searcher) -> None:
         self.counter, self.total, self.finished = 0, total, False
+        self.searcher = searcher
 
     def is_finished(self) -> bool:
         return self.counter >= self.total or self.finished
@@ -356,7 +360,7 @@ class _Controller:
     """What the schedulers read of Ray's ``TuneController`` and the ``stop_trial`` they may
     call, done as Ray does it for a waiting trial."""
 
-    def __init__(self, search: TodaysSearch) -> None:
+    def __init__(self, search: RaySearch) -> None:
         self._search = search
         self.search_alg = search.generator
         self.stopped: list[str] = []
@@ -377,8 +381,8 @@ def settings_of(flags: Sequence[str]) -> SearchSettings:
     return settings_from_args(build_parser().parse_args(["search", "--name", "golden", *flags]))
 
 
-class TodaysSearch:
-    """Today's decisions, as ``factories.py`` builds them from the flags and Ray's
+class RaySearch:
+    """The product's decisions, as ``factories.py`` builds them from the flags and Ray's
     controller calls them; ``folder``: the experiment folder (Optuna's journal, the trials'
     records, the searcher's checkpoint)."""
 
@@ -398,7 +402,7 @@ class TodaysSearch:
         stop = make_run_config(self.settings, str(folder), []).stop
         assert stop is not None
         self.stopper = stop
-        self.generator = _SearchGenerator(self.settings.trials)
+        self.generator = _SearchGenerator(self.settings.trials, self.search_alg)
         self.trials: dict[str, Trial] = {}
         self.records: dict[str, list[dict[str, Any]]] = {}  # Ray's progress.csv, per trial
         self.controller = _Controller(self)
@@ -477,6 +481,7 @@ class TodaysSearch:
         self.search_alg = self._wrap(searcher)
         if wrapper is not None:
             self.search_alg.set_state(wrapper)
+        self.generator.searcher = self.search_alg
         self.scheduler.set_search_properties(METRIC, MODE)
         old, self.trials = self.trials, {}
         for name, status in trials:

@@ -137,26 +137,32 @@ class Policy:
 
     def resumed(self, snapshot: Snapshot) -> dict[str, TrialState]:
         """The search was killed and resumed: forget what was decided, rebuild the rungs
-        from the trials' records (the snapshot's scores), and say each trial's state. A
-        trial whose records end at a rung it had not passed (promotion rule) waits there
-        again, PAUSED, instead of running on as if it had won."""
+        from the trials' records (the snapshot's scores), and say each trial's state (see
+        :meth:`restored`)."""
         self._forget()
-        states = {view.id: view.state for view in snapshot.trials}
-        for view in snapshot.trials:
-            scores = {e: s for e in range(1, len(view.scores) + 1)
-                      if (s := view.score(e)) is not None}
-            last = max(scores, default=0)
-            for rung in self._rungs:
-                if rung not in scores:
-                    continue
-                self._scores[rung][view.id] = scores[rung]
-                self._points[rung][view.id] = (scores[rung], self._cost(view))
-                if rung < last or view.kept:
-                    self._promoted[rung].add(view.id)
-            if self.settings.rule is Rule.PROMOTION and last in self._rungs and \
-                    view.id not in self._promoted[last] and view.state is TrialState.PENDING:
-                states[view.id] = TrialState.PAUSED
-        return states
+        return {view.id: self.restored(view) for view in snapshot.trials}
+
+    def restored(self, view: TrialView) -> TrialState:
+        """One trial of a resumed search, as its runner adds it back: its scores at the
+        rungs count again, it has passed every rung below its last recorded epoch, and
+        the state it is to have. A trial whose records end at a rung it had not passed
+        (promotion rule) waits there again, PAUSED, instead of running on as if it had
+        won. The answer depends on this trial's records only: a runner may add trials back
+        one at a time (Ray's ``on_trial_add``)."""
+        scores = {e: s for e in range(1, len(view.scores) + 1)
+                  if (s := view.score(e)) is not None}
+        last = max(scores, default=0)
+        for rung in self._rungs:
+            if rung not in scores:
+                continue
+            self._scores[rung][view.id] = scores[rung]
+            self._points[rung][view.id] = (scores[rung], self._cost(view))
+            if rung < last or view.kept:
+                self._promoted[rung].add(view.id)
+        if self.settings.rule is Rule.PROMOTION and last in self._rungs and \
+                view.id not in self._promoted[last] and view.state is TrialState.PENDING:
+            return TrialState.PAUSED
+        return view.state
 
     # -- the rules ------------------------------------------------------------------------
 
