@@ -330,7 +330,7 @@ class World:
                                                if statuses[n] != TERMINATED}})
 
 
-# -- the product's Ray adapters behind the interface---------------------------------------------------
+# -- the product's Ray adapters behind the interface -----------------------------------------
 
 
 class _Trial(Trial):

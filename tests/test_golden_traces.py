@@ -1,13 +1,14 @@
-"""Golden decision traces of today's scheduling (issue 30, "Guard against regressions").
+"""Golden decision traces of the search's scheduling (issue 30, "Guard against regressions").
 
 Every scenario below is a search as a user types it, run through the product's scheduler,
-searcher and stoppers as factories.py builds them (``tests/golden_events.py``: the world, the neutral interface,
-the adapter), and compared with ``tests/golden/<scenario>.json`` entry by entry; a
-difference fails naming the first event whose decision changed. A redesigned policy must
-give the same traces through its own adapter; a decision changed on purpose is a rewritten
-file, said in the scenario's ``about``.
+searcher and stoppers as ``factories.py`` builds them (``tests/golden_events.py``: the
+world, the neutral interface, the Ray adapter), and compared with
+``tests/golden/<scenario>.json`` entry by entry; a difference fails naming the first event
+whose decision changed. ``tests/test_policy_golden.py`` runs the pure policy alone through
+the same scenarios. A decision changed on purpose is a rewritten file, said in the
+scenario's ``about``.
 
-Rewrite the files from today's code (and read the diff before committing it)::
+Rewrite the files from the product's code (and read the diff before committing it)::
 
     MNIST_HPO_WRITE_GOLDEN=1 python -m pytest tests/test_golden_traces.py
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from golden_events import NO_MORE, Scenario, RaySearch, World
+from golden_events import NO_MORE, RaySearch, Scenario, World
 
 GOLDEN = Path(__file__).parent / "golden"
 WRITE = os.environ.get("MNIST_HPO_WRITE_GOLDEN") == "1"
