@@ -121,7 +121,7 @@ class Policy:
         """``trial_id`` completed, or was stopped after a result (by a rule or a cost
         limit). The stopping rule records its last result at the rung it reached unjudged,
         as Ray's ``ASHAScheduler.on_trial_complete`` does (a cost limit's stop, for
-        instance); today's fronts (``ParetoASHA``) do not."""
+        instance); the fronts do not (as the Pareto ASHA before the policy did not)."""
         view = snapshot.trial(trial_id)
         score = view.score(view.epochs)
         if self.settings.rule is Rule.STOPPING and self.settings.cost_key is None and \
