@@ -234,10 +234,16 @@ def test_a_resumed_search_keeps_the_searcher_asking_its_scheduler(tmp_path: Path
 
 def test_the_whole_tune_config_pickles_and_decides_as_before() -> None:
     config = make_tune_config(settings(epoch_budget=22, max_concurrent=2), None)
-    searcher, scheduler = pickle.loads(pickle.dumps((config.search_alg, config.scheduler)))
+    controller = Controller([trial("seen")])
+    controller.search_alg.searcher = config.search_alg
+    sync(config.scheduler, controller)  # type: ignore[arg-type]
+    assert config.search_alg.admission is not None  # type: ignore[union-attr]
+    copy = pickle.loads(pickle.dumps(config))  # the whole TuneConfig, as tuner.pkl holds it
+    searcher, scheduler = copy.search_alg, copy.scheduler
     assert searcher.admission is None and isinstance(scheduler, PolicyScheduler)
     assert scheduler.snapshot(False).trials == ()  # Ray's trials are not pickled
-    for s in (config.scheduler, scheduler):
+    for s in (make_tune_config(settings(epoch_budget=22, max_concurrent=2), None).scheduler,
+              scheduler):
         controller = Controller([trial(n) for n in ("a", "b", "c")])
         decisions = [report(s, controller, t, 1, a)
                      for t, a in zip(controller.trials, (0.9, 0.95, 0.8), strict=True)]

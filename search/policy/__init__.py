@@ -11,6 +11,11 @@ Ray, a replay of recorded curves, or the golden traces' simulated world.
 - :mod:`.settings`: what it is configured with (:class:`PolicySettings`).
 - :mod:`.rungs`, :mod:`.asha`, :mod:`.pareto`, :mod:`.plan`: the rules.
 - :mod:`.policy`: :class:`Policy`, the rules' memory and the questions a runner asks.
+
+Who asks: under Ray, ``mnist_hpo.search.tune.scheduler.PolicyScheduler`` (Ray's
+``TrialScheduler``: each of Ray's calls becomes a snapshot and one question; the searcher's
+"may a new configuration start?" goes through it too); ``benchmarks/scheduler_replay.py``
+on recorded curves; ``tests/golden_events.py``'s ``PolicySearch`` in the golden traces.
 """
 
 from mnist_hpo.search.policy.decisions import Admission, Choice, Decision
