@@ -118,7 +118,9 @@ SCENARIOS = [
              "PURPOSE: CostLimit's stop reaches the scheduler in on_trial_complete only, and "
              "that epoch was missing from the plan's count like every last epoch: 10 of the "
              "30 epochs (both warm starts among them) were never counted, the plan never "
-             "turned and the budget ended with every trial at epoch 1."),
+             "turned and the budget ended with every trial at epoch 1. Since issue 30 the "
+             "cost limit is the policy's rule, asked in on_trial_result (no stopper): the "
+             "same decisions."),
 ]
 
 
