@@ -9,12 +9,10 @@ its trial-epochs as a schedule decides, on ``--workers`` workers whose epochs ta
 time. What it measures is the schedule alone, not the sampler (no TPE) and not wall time:
 
   asha          Ray's ASHA as mnist-hpo runs it (stopping type: a trial reaching a rung is
-                stopped unless it is in the top 1/η of the results recorded there so far;
-                Ray's own ``ASHAScheduler`` makes each decision)
+                stopped unless it is in the top 1/η of the results recorded there so far)
   asha-promote  ASHA as Li et al. (2020) wrote it (promotion type, Syne Tune's default):
                 a trial waits at its rung; a free worker continues the best waiting trial
-                that is in the top 1/η of its rung, else starts a new configuration;
-                mnist-hpo's ``--scheduler asha-promotion`` makes each decision
+                that is in the top 1/η of its rung, else starts a new configuration
   asha-promote, budget planned
                 the same scheduler told the epoch budget (``--epoch-budget``): no trial
                 passes the first rung until only the 2 finalists' epochs are left, then the
@@ -22,6 +20,10 @@ time. What it measures is the schedule alone, not the sampler (no TPE) and not w
   one-epoch     every configuration one epoch, then the 2 best trained on (Egele et al.
                 2023), as in ``benchmarks/search_quality.py``
   fifo          every trial runs every epoch
+
+The ASHA schedules are decided by mnist-hpo's own policy (``mnist_hpo.search.policy``),
+the very object the product's Ray scheduler asks (``search/tune/scheduler.py``): no second
+copy of the rules, no Ray.
 
 Reported per schedule: mean best val_accuracy seen (what the search reports), the
 winner's best over all its 9 epochs (what it would reach trained to the end: the quality
@@ -34,11 +36,22 @@ import argparse
 import json
 import random
 import statistics
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
+
+from mnist_hpo.search.policy import (
+    Admission,
+    Decision,
+    Policy,
+    PolicySettings,
+    Rule,
+    Snapshot,
+    TrialState,
+    TrialView,
+)
 
 Curve = Sequence[float]
 
@@ -56,95 +69,89 @@ def outcome(seen: list[tuple[float, int]], curves: dict[int, Curve]) -> Outcome:
     return Outcome(best, max(curves[winner]), len({trial for _, trial in seen}))
 
 
+@dataclass
+class _Trial:
+    """A replayed trial: what the policy's snapshot is made of."""
+
+    number: int
+    curve: Curve
+    state: TrialState = TrialState.PENDING
+    scores: list[float] = field(default_factory=list)
+
+    def view(self) -> TrialView:
+        return TrialView(str(self.number), self.number, self.state, len(self.scores),
+                         tuple(self.scores))
+
+
+def _snapshot(trials: Sequence[_Trial]) -> Snapshot:
+    # The replayed search never runs out of configurations: the budget ends it.
+    return Snapshot(tuple(t.view() for t in trials), searcher_finished=False)
+
+
+def _report(policy: Policy, trials: Sequence[_Trial], trial: _Trial) -> Decision:
+    """``trial`` trains its next epoch; the policy decides, and is told if it ended."""
+    trial.scores.append(trial.curve[len(trial.scores)])
+    decision = policy.on_result(_snapshot(trials), str(trial.number))
+    if decision is Decision.STOP:
+        policy.on_end(_snapshot(trials), str(trial.number))
+        trial.state = TrialState.ENDED
+    elif decision is Decision.PAUSE:
+        trial.state = TrialState.PAUSED
+    return decision
+
+
 def asha(pool: Sequence[Curve], rng: random.Random, *, budget: int, workers: int,
          eta: float = 2, grace: int = 1) -> Outcome:
-    """Ray's stopping-type ASHA, one bracket; its decisions are Ray's own
-    ``ASHAScheduler``'s, as mnist-hpo's ``--scheduler asha`` makes them."""
-    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
-
+    """Ray's stopping-type ASHA, one bracket, as mnist-hpo's ``--scheduler asha`` decides it:
+    the product's own policy (``mnist_hpo.search.policy``, rule ``STOPPING``)."""
     max_t = len(pool[0])
-    scheduler = ASHAScheduler(time_attr="training_iteration", metric="val_accuracy",
-                              mode="max", max_t=max_t, grace_period=grace,
-                              reduction_factor=eta, brackets=1)
-    curves: dict[int, Curve] = {}
-    seen: list[tuple[float, int]] = []
+    policy = Policy(PolicySettings(rule=Rule.STOPPING, max_t=max_t, grace_period=grace,
+                                   reduction_factor=eta, kept_warm_starts=0))
+    trials: list[_Trial] = []
+    order: list[tuple[float, int]] = []
 
-    @dataclass
-    class Trial:  # what ASHAScheduler reads of a Ray trial
-        trial_id: int
-        done: int = 0
-
-    def start() -> Trial:
-        curves[len(curves)] = rng.choice(pool)
-        trial = Trial(len(curves) - 1)
-        scheduler.on_trial_add(None, trial)  # type: ignore[arg-type]
+    def start() -> _Trial:
+        trial = _Trial(len(trials), rng.choice(pool), TrialState.TRAINING)
+        trials.append(trial)
         return trial
 
     running = [start() for _ in range(workers)]
     for spent in range(budget):  # round-robin: every epoch takes the same time
         slot = spent % workers
         trial = running[slot]
-        value = curves[trial.trial_id][trial.done]
-        trial.done += 1
-        seen.append((value, trial.trial_id))
-        # ASHAScheduler reads nothing of a trial but its trial_id, nor of Ray's controller.
-        result = {"training_iteration": trial.done, "val_accuracy": value}
-        decision = scheduler.on_trial_result(None, trial, result)  # type: ignore[arg-type]
-        stop = decision == TrialScheduler.STOP
-        if stop or trial.done >= max_t:
+        _report(policy, trials, trial)
+        order.append((trial.scores[-1], trial.number))
+        if trial.state is TrialState.ENDED:  # stopped, or its last epoch
             running[slot] = start()
-    return outcome(seen, curves)
+    return outcome(order, {t.number: t.curve for t in trials})
 
 
 def asha_promote(pool: Sequence[Curve], rng: random.Random, *, budget: int, workers: int,
                  eta: float = 3, grace: int = 1, plan_end: bool = False) -> Outcome:
     """Promotion-type ASHA (Li et al. 2020, Algorithm 2): trials pause at each rung. Its
-    decisions are mnist-hpo's own ``PromotingASHA``'s, through a stand-in for Ray's
-    controller that, like Ray, asks the searcher for a new trial whenever none is pending."""
-    from ray.tune.experiment import Trial as RayTrial
-    from ray.tune.schedulers import TrialScheduler
-
-    from mnist_hpo.search.tune.promotion import PromotingASHA
-
+    decisions are mnist-hpo's own policy's (rule ``PROMOTION``, the planned end with
+    ``plan_end``), asked as Ray's controller asks the product's scheduler: one new
+    configuration pending whenever none is and the policy admits one, then a free worker
+    takes the trial the policy chooses, else the pending one."""
     max_t = len(pool[0])
-    scheduler = PromotingASHA(max_t=max_t, grace_period=grace, reduction_factor=eta,
-                              epoch_budget=budget if plan_end else None,
-                              metric="val_accuracy", mode="max")
-    curves: dict[int, Curve] = {}
-    seen: list[tuple[float, int]] = []
+    policy = Policy(PolicySettings(rule=Rule.PROMOTION, max_t=max_t, grace_period=grace,
+                                   reduction_factor=eta, plan_end=plan_end,
+                                   epoch_budget=budget if plan_end else None))
+    trials: list[_Trial] = []
+    order: list[tuple[float, int]] = []
 
-    @dataclass
-    class Trial:  # what PromotingASHA reads of a Ray trial
-        trial_id: int
-        status: str = RayTrial.PENDING
-        done: int = 0
-        config: dict[str, Any] = field(default_factory=dict)
+    def next_trial() -> _Trial | None:
+        if not any(t.state is TrialState.PENDING for t in trials) and \
+                policy.admit(_snapshot(trials)) is Admission.START:
+            trials.append(_Trial(len(trials), rng.choice(pool)))
+        choice = policy.choose(_snapshot(trials))
+        chosen = trials[int(choice.resume)] if choice.resume is not None else \
+            next((t for t in trials if t.state is TrialState.PENDING), None)
+        if chosen is not None:
+            chosen.state = TrialState.TRAINING
+        return chosen
 
-    class Controller:  # what it reads of Ray's TuneController; the search never finishes
-        def __init__(self) -> None:
-            self.search_alg = SimpleNamespace(is_finished=lambda: False)
-            self.trials: list[Trial] = []
-
-        def get_trials(self) -> list[Trial]:
-            return self.trials
-
-        def offer(self) -> None:
-            """Like Ray, one new configuration pending, if the searcher's gate lets it."""
-            if not any(t.status == RayTrial.PENDING for t in self.trials) and \
-                    (not plan_end or scheduler.takes_new_configurations()):
-                curves[len(curves)] = rng.choice(pool)
-                self.trials.append(Trial(len(curves) - 1))
-
-    controller = Controller()
-
-    def next_trial() -> Trial | None:
-        controller.offer()
-        trial = scheduler.choose_trial_to_run(controller)
-        if trial is not None:
-            trial.status = RayTrial.RUNNING
-        return trial  # type: ignore[return-value]
-
-    running: list[Trial | None] = [next_trial() for _ in range(workers)]
+    running: list[_Trial | None] = [next_trial() for _ in range(workers)]
     spent, slot = 0, -1
     while spent < budget:  # round-robin: every epoch takes the same time
         slot = (slot + 1) % workers
@@ -156,20 +163,12 @@ def asha_promote(pool: Sequence[Curve], rng: random.Random, *, budget: int, work
                 break  # nothing left to train
             continue
         spent += 1
-        value = curves[trial.trial_id][trial.done]
-        trial.done += 1
-        seen.append((value, trial.trial_id))
-        result = {"training_iteration": trial.done, "val_accuracy": value}
-        # The stand-in has what the scheduler reads of a trial: trial_id, status, config.
-        decision = scheduler.on_trial_result(controller, trial, result)  # type: ignore[arg-type]
-        if decision == TrialScheduler.PAUSE:
-            trial.status = RayTrial.PAUSED
-        elif decision == TrialScheduler.STOP or trial.done >= max_t:
-            trial.status = RayTrial.TERMINATED
-        else:
+        if _report(policy, trials, trial) is Decision.CONTINUE:
+            order.append((trial.scores[-1], trial.number))
             continue
+        order.append((trial.scores[-1], trial.number))
         running[slot] = next_trial()  # the worker is free: Ray asks the scheduler at once
-    return outcome(seen, curves)
+    return outcome(order, {t.number: t.curve for t in trials})
 
 
 def one_epoch(pool: Sequence[Curve], rng: random.Random, *, budget: int, workers: int,
@@ -235,11 +234,18 @@ def main() -> None:
     p.add_argument("--budget", type=int, default=45, help="trial-epochs per search")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--searches", type=int, default=4000, help="replayed searches per schedule")
-    p.add_argument("--quick", action="store_true", help="200 searches (the test suite)")
-    p.add_argument("--out", default="docs/performance")
+    p.add_argument("--quick", action="store_true",
+                   help="200 searches (the test suite), written to a temporary folder "
+                        "unless --out is given")
+    p.add_argument("--out", default=None,
+                   help="folder for scheduler_replay.json (default: docs/performance; "
+                        "with --quick a new temporary folder)")
     args = p.parse_args()
     if args.quick:
         args.searches = 200
+    if args.out is None:  # a quick run never overwrites the published figures
+        args.out = tempfile.mkdtemp(prefix="scheduler_replay-") if args.quick \
+            else "docs/performance"
     pool = [run["after"] for run in json.loads(Path(args.curves).read_text())["runs"]]
     summary = replay(pool, searches=args.searches, budget=args.budget, workers=args.workers)
     print(f"{len(pool)} recorded configurations, {args.searches} searches of {args.budget} "
@@ -252,6 +258,7 @@ def main() -> None:
               f"{s['winner_full']:>12.4f} {s['trials']:>7.1f} {s['winner_is_best']:>8.2f}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    print(f"written to {out / 'scheduler_replay.json'}")
     (out / "scheduler_replay.json").write_text(json.dumps(
         {"args": vars(args), "configurations": len(pool), "summary": summary}, indent=1)
         + "\n")

@@ -15,10 +15,16 @@ Three parts, kept apart so that the rules of a search can move without the scrip
   trials on free workers, handle one event (the earliest epoch end or checkpoint saved),
   then ask the stoppers whether the search ends. It records every decision as one JSON
   object: the trace.
-- :class:`TodaysSearch`, the adapter for today's code: the scheduler, searcher (with its
-  gate) and stoppers that ``factories.py`` builds from the real CLI flags, called as Ray's
+- :class:`RaySearch`, the product's Ray adapters: the scheduler (``search/tune/
+  scheduler.py``, the policy inside), the searcher (asking the scheduler whether a
+  configuration may start) and the stoppers that ``factories.py`` builds from the real CLI
+  flags, called as Ray's
   controller calls them, with Ray's own ``Trial`` objects and a stand-in for the controller
   (its trial list, its search generator's count, its ``stop_trial``). No Ray runtime.
+- :class:`PolicySearch`, the adapter for the pure policy (``mnist_hpo.search.policy``):
+  the events become its snapshot, its decisions these answers (``tests/
+  test_policy_golden.py``). No Ray, no Optuna: the world needs a configuration's kind
+  only, and the warm starts are the first trials.
 
 A redesigned policy is checked by writing another adapter, e.g. one that turns the events
 into its snapshot and its decisions into these answers, and running the very same
@@ -48,6 +54,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+import math
 import pickle
 import random
 from collections.abc import Sequence
@@ -61,6 +68,14 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from mnist_hpo.search.cli.main import build_parser
 from mnist_hpo.search.cli.search import settings_from_args
+from mnist_hpo.search.policy import (
+    Admission,
+    Policy,
+    Snapshot,
+    TrialState,
+    TrialView,
+    policy_settings,
+)
 from mnist_hpo.search.tune.factories import make_run_config, make_tune_config, warm_start_points
 from mnist_hpo.search.tune.searcher import OptunaSearcher
 from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
@@ -315,7 +330,7 @@ class World:
                                                if statuses[n] != TERMINATED}})
 
 
-# -- today's code behind the interface ------------------------------------------------------
+# -- the product's Ray adapters behind the interface -----------------------------------------
 
 
 class _Trial(Trial):
@@ -330,10 +345,12 @@ class _Trial(Trial):
 
 
 class _SearchGenerator:
-    """What Ray's ``SearchGenerator`` counts: trials created against ``--trials``."""
+    """What Ray's ``SearchGenerator`` counts (trials created against ``--trials``), and the
+    searcher it wraps (``searcher``: the scheduler hands it its admission)."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, searcher: Searcher) -> None:
         self.counter, self.total, self.finished = 0, total, False
+        self.searcher = searcher
 
     def is_finished(self) -> bool:
         return self.counter >= self.total or self.finished
@@ -343,7 +360,7 @@ class _Controller:
     """What the schedulers read of Ray's ``TuneController`` and the ``stop_trial`` they may
     call, done as Ray does it for a waiting trial."""
 
-    def __init__(self, search: TodaysSearch) -> None:
+    def __init__(self, search: RaySearch) -> None:
         self._search = search
         self.search_alg = search.generator
         self.stopped: list[str] = []
@@ -364,8 +381,8 @@ def settings_of(flags: Sequence[str]) -> SearchSettings:
     return settings_from_args(build_parser().parse_args(["search", "--name", "golden", *flags]))
 
 
-class TodaysSearch:
-    """Today's decisions, as ``factories.py`` builds them from the flags and Ray's
+class RaySearch:
+    """The product's decisions, as ``factories.py`` builds them from the flags and Ray's
     controller calls them; ``folder``: the experiment folder (Optuna's journal, the trials'
     records, the searcher's checkpoint)."""
 
@@ -385,7 +402,7 @@ class TodaysSearch:
         stop = make_run_config(self.settings, str(folder), []).stop
         assert stop is not None
         self.stopper = stop
-        self.generator = _SearchGenerator(self.settings.trials)
+        self.generator = _SearchGenerator(self.settings.trials, self.search_alg)
         self.trials: dict[str, Trial] = {}
         self.records: dict[str, list[dict[str, Any]]] = {}  # Ray's progress.csv, per trial
         self.controller = _Controller(self)
@@ -464,6 +481,7 @@ class TodaysSearch:
         self.search_alg = self._wrap(searcher)
         if wrapper is not None:
             self.search_alg.set_state(wrapper)
+        self.generator.searcher = self.search_alg
         self.scheduler.set_search_properties(METRIC, MODE)
         old, self.trials = self.trials, {}
         for name, status in trials:
@@ -485,3 +503,110 @@ class TodaysSearch:
             rows.writeheader()
             rows.writerows(self.records[trial])
         return folder
+
+
+# -- the pure policy behind the interface ---------------------------------------------------
+
+#: The policy's states as Ray's controller names them.
+RAY_STATUS = {TrialState.PENDING: PENDING, TrialState.TRAINING: RUNNING,
+              TrialState.PAUSED: PAUSED, TrialState.ENDED: TERMINATED}
+STATE = {status: state for state, status in RAY_STATUS.items()}
+#: What a result may carry that a cost limit or a Pareto rung reads.
+COSTS = ("params", "file_bytes", "latency_ms_batch_1", "latency_ms_batch_256")
+
+
+@dataclass
+class _Record:
+    """What the adapter knows of one trial: the facts a snapshot is made of."""
+
+    number: int
+    kept: bool
+    state: TrialState = TrialState.PENDING
+    epochs: int = 0
+    scores: list[float] | None = None
+    costs: dict[str, float] | None = None
+
+    def view(self, trial: str) -> TrialView:
+        return TrialView(trial, self.number, self.state, self.epochs, tuple(self.scores or ()),
+                         dict(self.costs or {}), self.kept)
+
+
+class PolicySearch:
+    """The pure policy, configured from the flags as ``policy_settings`` reads a search's
+    settings, fed a snapshot of the world's trials at every question.
+
+    Ray's own parts stay here, as Ray does them: the search generator's count against
+    ``--trials``, the pending configurations a ConcurrencyLimiter allows (``max_pending``),
+    the trial order (restored trials are re-added latest first). At a kill the policy comes
+    back as pickled when the search began (Ray's ``tuner.pkl``) and rebuilds its rungs from
+    the trials' records.
+    """
+
+    def __init__(self, flags: Sequence[str], folder: Path | None = None) -> None:
+        self.settings = settings_of(flags)
+        self.rules = policy_settings(self.settings)
+        self.policy = Policy(self.rules)
+        self._tuner_pkl = pickle.dumps(self.policy)
+        self._warm = len(warm_start_points(self.settings))
+        # Ray's ConcurrencyLimiter lets ``--max-concurrent`` configurations wait at once;
+        # under the promotion type, the policy limits itself and Ray keeps one pending.
+        limited = self.settings.scheduler != "asha-promotion"
+        self.max_pending = (self.settings.max_concurrent if limited else None) or 1
+        self.trials: dict[str, _Record] = {}
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(tuple(record.view(name) for name, record in self.trials.items()),
+                        searcher_finished=len(self.trials) >= self.settings.trials)
+
+    def suggest(self, trial: str) -> str | None:
+        admission = self.policy.admit(self.snapshot())
+        if admission is Admission.NO_MORE:
+            return NO_MORE
+        if admission is Admission.WAIT:
+            return None
+        number = len(self.trials) + 1
+        warm = number <= self._warm  # Optuna asks the enqueued warm starts first
+        self.trials[trial] = _Record(number, kept=warm and self.rules.keeps(number))
+        return f"warm start {number}" if warm else "draw"
+
+    def choose(self) -> tuple[str | None, list[str]]:
+        choice = self.policy.choose(self.snapshot())
+        for name in choice.stop:
+            self.trials[name].state = TrialState.ENDED
+        if choice.resume is not None:
+            self.trials[choice.resume].state = TrialState.PENDING  # Ray stages it
+        return choice.resume, list(choice.stop)
+
+    def start(self, trial: str) -> None:
+        self.trials[trial].state = TrialState.TRAINING
+
+    def result(self, trial: str, result: dict[str, Any]) -> str:
+        record = self.trials[trial]
+        epoch = int(result["training_iteration"])
+        scores = record.scores = (record.scores or [])[:]
+        scores.extend([math.nan] * (epoch - len(scores)))
+        scores[epoch - 1] = float(result.get(METRIC, math.nan))
+        record.epochs = epoch
+        record.costs = {k: float(result[k]) for k in COSTS if k in result}
+        return self.policy.on_result(self.snapshot(), trial).value
+
+    def paused(self, trial: str) -> None:
+        self.trials[trial].state = TrialState.PAUSED
+
+    def ended(self, trial: str) -> None:
+        self.policy.on_end(self.snapshot(), trial)
+        self.trials[trial].state = TrialState.ENDED
+
+    def stop_all(self) -> bool:
+        return self.policy.budget_reached(self.snapshot())
+
+    def resume(self, trials: Sequence[tuple[str, str]]) -> dict[str, str]:
+        self.policy = pickle.loads(self._tuner_pkl)
+        old, self.trials = self.trials, {}
+        for name, status in trials:
+            self.trials[name] = old[name]
+            self.trials[name].state = STATE[status]
+        states = self.policy.resumed(self.snapshot())
+        for name, state in states.items():
+            self.trials[name].state = state
+        return {name: RAY_STATUS[state] for name, state in states.items()}

@@ -16,9 +16,8 @@ import re
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, NoReturn
 
 import optuna
@@ -26,13 +25,10 @@ import pytest
 import ray
 from conftest import REPO
 from optuna.distributions import FloatDistribution
-from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from mnist_hpo.search.tune import compat
-from mnist_hpo.search.tune.asha import SeedKeepingASHA
 from mnist_hpo.search.tune.callbacks import TimeBudget
 from mnist_hpo.search.tune.factories import TPE_OPTIONS
-from mnist_hpo.search.tune.promotion import PromotingASHA
 
 
 def moved(package: str, internal: str, user: str) -> NoReturn:
@@ -41,46 +37,6 @@ def moved(package: str, internal: str, user: str) -> NoReturn:
                               "optuna": (optuna.__version__, compat.OPTUNA_WRITTEN_FOR)}[package]
     pytest.fail(f"{package} {installed}: {internal}; mnist_hpo.search.tune.compat.{user} was "
                 f"written for {package} {written_for}", pytrace=False)
-
-
-def asha(**options: Any) -> ASHAScheduler:
-    return ASHAScheduler(metric="val_accuracy", mode="max", **options)
-
-
-def missing(call: Callable[[], object]) -> str | None:
-    """The attribute ``call`` found missing, if any (the test then fails outside the
-    ``except``, so that its report is one line)."""
-    try:
-        call()
-    except AttributeError as err:
-        return str(err.name)
-    return None
-
-
-def test_ray_asha_keeps_the_limits_it_was_built_with() -> None:
-    scheduler = asha(time_attr="epoch", max_t=7)
-    if name := missing(lambda: compat.asha_limits(scheduler)):
-        moved("ray", f"ASHAScheduler no longer has {name}", "asha_limits")
-    limits = compat.asha_limits(scheduler)
-    if limits != ("epoch", 7):
-        moved("ray", f"ASHAScheduler's _time_attr, _max_t are {limits}, not ('epoch', 7)",
-              "asha_limits")
-
-
-def test_ray_asha_counts_its_stops_where_a_kept_trial_takes_one_back() -> None:
-    scheduler = asha(max_t=4, grace_period=1, reduction_factor=2)
-    good, poor = SimpleNamespace(trial_id="good"), SimpleNamespace(trial_id="poor")
-    for trial in (good, poor):
-        scheduler.on_trial_add(None, trial)
-    scheduler.on_trial_result(None, good, {"training_iteration": 1, "val_accuracy": 0.9})
-    assert scheduler.on_trial_result(None, poor, {"training_iteration": 1,
-                                                  "val_accuracy": 0.1}) == TrialScheduler.STOP
-    if name := missing(lambda: compat.asha_uncount_stop(scheduler)):
-        moved("ray", f"ASHAScheduler no longer has {name}", "asha_uncount_stop")
-    shown = scheduler.debug_string().splitlines()[0]
-    if shown != "Using AsyncHyperBand: num_stopped=0":
-        moved("ray", f"ASHAScheduler's count of stops is not _num_stopped (it shows "
-                     f"{shown!r})", "asha_uncount_stop")
 
 
 @pytest.mark.parametrize("directions", [["maximize"], ["maximize", "minimize"]])
@@ -134,23 +90,8 @@ def test_ray_keeps_a_local_runtime_on_loopback_at_its_switch() -> None:
                      f"127.0.0.1 (ray_constants, services say: {said})", "RAY_LOOPBACK_ONLY")
 
 
-# Pickles made before these classes stopped reading Ray's private fields (searches begun by an
-# earlier version, resumed) go on as they would have.
-
-def test_a_seed_keeping_asha_pickled_before_its_own_limits_gets_them_from_ray() -> None:
-    state = SeedKeepingASHA(kept=[], metric="val_accuracy", mode="max", max_t=5).__dict__
-    old = SeedKeepingASHA.__new__(SeedKeepingASHA)
-    old.__setstate__({k: v for k, v in state.items() if k not in ("time_attr", "max_t")})
-    assert (old.time_attr, old.max_t) == ("training_iteration", 5)
-
-
-def test_a_promoting_asha_pickled_with_its_metric_as_ray_names_it_keeps_it() -> None:
-    state = PromotingASHA(max_t=3, grace_period=1, reduction_factor=3).__getstate__()
-    old = PromotingASHA.__new__(PromotingASHA)
-    old.__setstate__({k: v for k, v in state.items() if k != "_metric_name"}
-                     | {"_metric": "val_accuracy"})
-    assert old.metric == "val_accuracy"
-
+# A pickle made before TimeBudget stopped reading Ray's private fields (a search begun by an
+# earlier version, resumed) goes on as it would have.
 
 def test_a_time_budget_pickled_as_rays_timeout_stopper_goes_on_with_what_was_left() -> None:
     old = TimeBudget.__new__(TimeBudget)

@@ -1,13 +1,14 @@
-"""Golden decision traces of today's scheduling (issue 30, "Guard against regressions").
+"""Golden decision traces of the search's scheduling (issue 30, "Guard against regressions").
 
-Every scenario below is a search as a user types it, run through today's scheduler,
-searcher gate and stoppers (``tests/golden_events.py``: the world, the neutral interface,
-the adapter), and compared with ``tests/golden/<scenario>.json`` entry by entry; a
-difference fails naming the first event whose decision changed. A redesigned policy must
-give the same traces through its own adapter; a decision changed on purpose is a rewritten
-file, said in the scenario's ``about``.
+Every scenario below is a search as a user types it, run through the product's scheduler,
+searcher and stoppers as ``factories.py`` builds them (``tests/golden_events.py``: the
+world, the neutral interface, the Ray adapter), and compared with
+``tests/golden/<scenario>.json`` entry by entry; a difference fails naming the first event
+whose decision changed. ``tests/test_policy_golden.py`` runs the pure policy alone through
+the same scenarios. A decision changed on purpose is a rewritten file, said in the
+scenario's ``about``.
 
-Rewrite the files from today's code (and read the diff before committing it)::
+Rewrite the files from the product's code (and read the diff before committing it)::
 
     MNIST_HPO_WRITE_GOLDEN=1 python -m pytest tests/test_golden_traces.py
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from golden_events import NO_MORE, Scenario, TodaysSearch, World
+from golden_events import NO_MORE, RaySearch, Scenario, World
 
 GOLDEN = Path(__file__).parent / "golden"
 WRITE = os.environ.get("MNIST_HPO_WRITE_GOLDEN") == "1"
@@ -72,9 +73,14 @@ SCENARIOS = [
              "records end at a rung it had not passed comes back PAUSED.", kill_after=23),
     Scenario("promotion-epoch-budget-resume", BUDGET_38,
              "The planned end across a kill: after the resume the plan's count comes from "
-             "the trials' records. KNOWN WRONG: a configuration admitted (PENDING) before "
-             "the kill is started again after it, whatever the gate says (Ray starts a "
-             "PENDING trial), and the second finalist, t04, is stopped at epoch 8 of 9.",
+             "the trials' records. CHANGED ON PURPOSE (issue 30, the policy's adapters): "
+             "before, the searcher's gate answered from the Ray controller the scheduler had "
+             "cached in its last callback; the scheduler restored at a resume had none and "
+             "answered 'draw' (entry 39: ask t07), and the budget cut the finalist t04 at "
+             "epoch 8 of 9. Now the searcher asks the scheduler, which answers from Ray's "
+             "trials at that moment: 22 epochs spent, 38 - 16 reserved, the finalists t05 "
+             "and t04 unfinished, so t07 is held back, t05 resumes (entry 39: choose t05) "
+             "and both finalists reach epoch 9.",
              seed=1, kill_after=22),
     Scenario("asha", ("--scheduler", "asha", "--epochs", "9", "--trials", "10"),
              "Ray's stopping-type ASHA; the seed network (the first warm start) is never "
@@ -87,9 +93,13 @@ SCENARIOS = [
     Scenario("asha-epoch-budget-resume",
              ("--scheduler", "asha", "--epochs", "9", "--epoch-budget", "40"),
              "Ray's ASHA under an epoch budget (no planned end: the stopper ends the search "
-             "wherever the trials are), killed and resumed: the scheduler comes back with "
-             "empty rungs: t09, the first to report after it, passes every rung alone and "
-             "runs to its last epoch.", kill_after=24),
+             "wherever the trials are), killed and resumed. CHANGED ON PURPOSE (issue 30): "
+             "Ray's ASHAScheduler came back as pickled when the search began, with empty "
+             "rungs, and t09, the first to report after the kill, passed every rung alone "
+             "(entry 44: CONTINUE at 0.9229). The policy rebuilds its rungs from the trials' "
+             "records as Ray re-adds them, as the promotion type always did: 0.9229 is below "
+             "the cutoff of the eight results at rung 1 (0.9607), so t09 stops (entry 44: "
+             "STOP).", kill_after=24),
     Scenario("fifo-epoch-budget",
              ("--scheduler", "fifo", "--epochs", "3", "--trials", "6", "--epoch-budget", "14"),
              "FIFO: every trial to its last epoch until the epoch budget stops the search."),
@@ -108,7 +118,9 @@ SCENARIOS = [
              "PURPOSE: CostLimit's stop reaches the scheduler in on_trial_complete only, and "
              "that epoch was missing from the plan's count like every last epoch: 10 of the "
              "30 epochs (both warm starts among them) were never counted, the plan never "
-             "turned and the budget ended with every trial at epoch 1."),
+             "turned and the budget ended with every trial at epoch 1. Since issue 30 the "
+             "cost limit is the policy's rule, asked in on_trial_result (no stopper): the "
+             "same decisions."),
 ]
 
 
@@ -134,7 +146,7 @@ def dump(record: dict[str, Any]) -> str:
 
 
 def trace_of(scenario: Scenario, folder: Path) -> list[dict[str, Any]]:
-    return World(scenario, TodaysSearch(scenario.flags, folder)).run()
+    return World(scenario, RaySearch(scenario.flags, folder)).run()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
@@ -207,8 +219,20 @@ def test_the_planned_end_trains_every_finalist_to_its_last_epoch() -> None:
     assert max(e["epoch"] for e in limited if "result" in e) == 5  # finalists to the end
 
 
-def test_known_wrong_a_configuration_admitted_before_a_kill_starts_after_it() -> None:
-    assert cut(golden("promotion-epoch-budget-resume")) == {"t04": "epoch 8"}
+def test_the_planned_end_holds_across_a_kill() -> None:
+    """Was known wrong (the finalist t04 cut at epoch 8 of 9: the gate answered 'draw' from
+    no controller after the resume); changed on purpose: the searcher's admission is the
+    scheduler's, answered from Ray's trials when asked."""
+    trace = golden("promotion-epoch-budget-resume")
+    assert cut(trace) == {}
+    assert [e["ask"] for e in trace[39:] if "ask" in e] == []  # nothing drawn past the turn
+    assert {e["result"] for e in trace if e.get("epoch") == 9} == {"t01", "t02", "t04", "t05"}
+
+
+def test_a_resumed_stopping_asha_remembers_its_rungs() -> None:
+    """Changed on purpose: Ray's ASHA forgot its rungs at a resume and t09 passed alone."""
+    trace = golden("asha-epoch-budget-resume")
+    assert trace[44] == {"result": "t09", "epoch": 1, "val": 0.9229, "decision": "STOP"}
 
 
 def test_known_wrong_a_third_finalist_once_the_trials_run_out() -> None:

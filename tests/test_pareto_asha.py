@@ -1,5 +1,6 @@
-"""The Pareto search's ASHA: rungs, non-dominated sorting, crowding, and the rung decisions,
-checked against brute force and against Ray's own ASHA (no Ray runtime, no TensorFlow)."""
+"""ASHA on (val_accuracy, cost) fronts for a Pareto search (MO-ASHA), through the product's
+Ray scheduler (search/tune/scheduler.py, the policy's rule ``STOPPING`` with a cost key;
+the fronts: search/policy/pareto.py), compared with Ray's own ASHA. No Ray runtime."""
 
 from __future__ import annotations
 
@@ -11,16 +12,13 @@ from typing import Any
 
 import pytest
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+from test_promotion import Controller, sync
+from test_promotion import trial as ray_trial
 
+from mnist_hpo.search.policy import Policy, PolicySettings, Rule, rungs
+from mnist_hpo.search.policy.pareto import crowding, dominates, fronts, goes_on
 from mnist_hpo.search.tune.factories import make_run_config, make_scheduler
-from mnist_hpo.search.tune.pareto_asha import (
-    ParetoASHA,
-    crowding,
-    dominates,
-    fronts,
-    goes_on,
-    milestones,
-)
+from mnist_hpo.search.tune.scheduler import PolicyScheduler
 from mnist_hpo.search.tune.settings import SearchSettings
 from mnist_hpo.spaces import load_space
 
@@ -29,19 +27,39 @@ def trial(name: str) -> Any:
     return SimpleNamespace(trial_id=name)
 
 
-def scheduler(**kw: Any) -> ParetoASHA:
-    s = ParetoASHA(cost_key="params", **({"max_t": 8, "grace_period": 2,
-                                          "reduction_factor": 3} | kw))
-    assert s.set_search_properties("val_accuracy", "max")
-    return s
+class Pareto:
+    """The product's scheduler for a Pareto search, fed results as Ray feeds it."""
+
+    def __init__(self, **kw: Any) -> None:
+        options = {"max_t": 8, "grace_period": 2, "reduction_factor": 3} | kw
+        self.scheduler = PolicyScheduler(Policy(PolicySettings(
+            rule=Rule.STOPPING, cost_key="params", kept_warm_starts=0, **options)))
+        assert self.scheduler.set_search_properties("val_accuracy", "max")
+        self.controller = Controller([])
+        self.trials: dict[str, Any] = {}
+
+    def on_trial_result(self, _: Any, t: Any, result: dict[str, Any]) -> str:
+        made = self.trials.get(t.trial_id)
+        if made is None:
+            made = self.trials[t.trial_id] = ray_trial(t.trial_id)
+            self.controller.trials.append(made)
+            sync(self.scheduler, self.controller)
+        decision: str = self.scheduler.on_trial_result(self.controller, made, result)
+        made.update_last_result(result)
+        return decision
+
+
+def scheduler(**kw: Any) -> Pareto:
+    return Pareto(**kw)
 
 
 @pytest.mark.parametrize(("grace", "max_t", "eta"), [(2, 8, 3), (1, 2, 2), (1, 9, 3), (1, 16, 2)])
 def test_rungs_are_rays(grace: int, max_t: int, eta: int) -> None:
     ray_asha = ASHAScheduler(time_attr="training_iteration", metric="m", mode="max",
                              max_t=max_t, grace_period=grace, reduction_factor=eta)
-    ray_rungs = sorted(m for m, _ in ray_asha._brackets[0]._rungs)
-    assert milestones(grace, max_t, eta) == ray_rungs
+    # Ray's milestones, less one at max_t: a trial there has ended, it is not judged.
+    ray_rungs = sorted(m for m, _ in ray_asha._brackets[0]._rungs if m < max_t)
+    assert list(rungs(max_t, grace, eta)) == ray_rungs
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -128,20 +146,33 @@ def test_stops_at_max_t_and_without_a_metric_waits() -> None:
         TrialScheduler.CONTINUE
     assert s.on_trial_result(None, trial("a"), {"training_iteration": 8, "val_accuracy": 0.9,
                                                 "params": 10}) == TrialScheduler.STOP
-    assert not s.set_search_properties(None, "min")
+    assert not s.scheduler.set_search_properties(None, "min")
     with pytest.raises(ValueError, match="grace_period"):
-        ParetoASHA(cost_key="params", max_t=2, grace_period=3, reduction_factor=2)
+        PolicySettings(rule=Rule.STOPPING, cost_key="params", max_t=2, grace_period=3,
+                       reduction_factor=2)
 
 
 def test_factories_pick_it_for_a_pareto_search_and_stop_over_limit_trials() -> None:
     space = load_space("default")
     pareto = make_scheduler(SearchSettings(space=space, name="p", objective="accuracy,params"))
-    assert isinstance(pareto, ParetoASHA) and pareto.cost_key == "params"
-    assert isinstance(make_scheduler(SearchSettings(space=space, name="a", scheduler="asha")),
-                      ASHAScheduler)
-    limited = make_run_config(SearchSettings(space=space, name="l", max_params=50_000),
-                              "/tmp", [])
-    assert limited.stop is not None
-    assert limited.stop("t1", {"training_iteration": 1, "params": 60_000})
-    assert not limited.stop("t2", {"training_iteration": 1, "params": 40_000})
-    assert not limited.stop("t3", {"training_iteration": 1})  # cost not measured yet
+    assert pareto.policy.settings.rule is Rule.STOPPING
+    assert pareto.policy.settings.cost_key == "params"
+    asha = make_scheduler(SearchSettings(space=space, name="a", scheduler="asha"))
+    assert asha.policy.settings.cost_key is None
+    settings = SearchSettings(space=space, name="l", max_params=50_000)
+    limited = make_scheduler(settings)  # a cost limit is the policy's: a trial over it stops
+    limited.set_search_properties("val_accuracy", "max")
+    controller = Controller([ray_trial(n) for n in ("t1", "t2", "t3")])
+    sync(limited, controller)
+    t1, t2, t3 = controller.trials
+    assert limited.on_trial_result(controller, t1, {"training_iteration": 1,
+                                                    "val_accuracy": 0.99,
+                                                    "params": 60_000}) == TrialScheduler.STOP
+    for t, result in ((t2, {"params": 40_000}), (t3, {})):  # t3: cost not measured yet
+        assert limited.on_trial_result(controller, t, {"training_iteration": 1,
+                                                       "val_accuracy": 0.99, **result}) \
+            != TrialScheduler.STOP
+    # The run's stoppers no longer hold that rule.
+    run = make_run_config(settings, "/tmp", [])
+    assert run.stop is not None and not run.stop("t1", {"training_iteration": 1,
+                                                        "params": 60_000})

@@ -1,10 +1,13 @@
-"""Promotion-type ASHA with an epoch budget (search/tune/promotion.py): breadth at the first
-rung, then the budget's end goes to the best trials. Decision by decision, against a
-stand-in for Ray's controller; no Ray runtime, no TensorFlow."""
+"""Promotion-type ASHA with an epoch budget (the policy's planned end, search/policy/plan.py):
+breadth at the first rung, then the budget's end goes to the best trials. Decision by
+decision, through the product's Ray scheduler (search/tune/scheduler.py) and a stand-in for
+Ray's controller; no Ray runtime, no TensorFlow."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from ray.tune.experiment import Trial
@@ -13,27 +16,26 @@ from test_promotion import (
     PAUSE,
     STOP,
     Controller,
+    admits,
+    choose,
     restored,
+    result,
     scheduler,
     settings,
+    sync,
     trial,
 )
 
 from mnist_hpo.search.tune.factories import make_scheduler, make_tune_config
+from mnist_hpo.search.tune.scheduler import PolicyScheduler
 
 
 def report(s: Any, controller: Controller, t: Any, epoch: int, accuracy: float) -> str:
-    decision: str = s.on_trial_result(controller, t, {"training_iteration": epoch,
-                                                      "val_accuracy": accuracy})
-    if decision == PAUSE:
-        t.status = Trial.PAUSED
-    elif decision == STOP:
-        t.status = Trial.TERMINATED
-    return decision
+    return result(s, t, epoch, accuracy, controller)
 
 
 def run(s: Any, controller: Controller) -> Any:
-    chosen = s.choose_trial_to_run(controller)
+    chosen = choose(s, controller)
     if chosen is not None:
         chosen.status = Trial.RUNNING
     return chosen
@@ -63,16 +65,16 @@ def test_breadth_first_then_the_two_best_are_trained_to_the_end() -> None:
     assert report(s, controller, first, 2, 0.975) == CONTINUE  # between rungs
     assert report(s, controller, first, 3, 0.98) == CONTINUE  # a finalist
     assert report(s, controller, second, 3, 0.97) == CONTINUE
-    assert s.takes_new_configurations() is False  # the searcher holds new ones back
+    assert admits(s, controller) is False  # the searcher holds new ones back
     assert report(s, controller, first, 9, 0.99) == STOP
     # The worker it frees does not go to the third best: what is left of the budget is the
     # second finalist's. (Ray would start a pending configuration on it; the searcher,
     # asked first, makes none while a finalist is unfinished.)
-    controller.trials.remove(pending)
+    pending.status = Trial.TERMINATED  # the searcher made none: Ray has none pending
     assert run(s, controller) is None
-    assert s.takes_new_configurations() is False
+    assert admits(s, controller) is False
     assert report(s, controller, second, 9, 0.98) == STOP
-    assert s.takes_new_configurations() is True  # both finished: a budget left is breadth's
+    assert admits(s, controller) is True  # both finished: a budget left is breadth's
 
 
 def test_a_trial_reaching_a_rung_below_the_finalists_waits_for_them() -> None:
@@ -150,8 +152,7 @@ def test_a_resumed_search_counts_the_epochs_already_trained(tmp_path: Path) -> N
     old = [restored(tmp_path, "x", [0.95, 0.96]), restored(tmp_path, "y", [0.97])]
     new = trial("new", Trial.PENDING)
     controller = Controller([*old, new])
-    for t in old:
-        s.on_trial_add(controller, t)
+    sync(s, controller)
     assert [t.status for t in old] == [Trial.PENDING, Trial.PAUSED]
     # 3 epochs trained and "x" restarting make 4: the free worker starts a new configuration
     # ("x", PENDING, is Ray's to start), not "y", which waits at its rung.
@@ -182,9 +183,14 @@ def test_the_search_hands_its_epoch_budget_to_the_scheduler() -> None:
 def test_the_searcher_asks_the_scheduler_before_each_new_configuration() -> None:
     config = make_tune_config(settings(epoch_budget=45), None)
     searcher: Any = config.search_alg
-    assert searcher.gate == config.scheduler.takes_new_configurations  # type: ignore[union-attr]
-    assert searcher.suggest("first") is not None  # nothing decided yet: breadth
-    searcher.gate = lambda: False
+    assert searcher.admission is None  # nothing of Ray seen yet: breadth
+    assert searcher.suggest("first") is not None
+    # At its first call Ray's controller shows the scheduler the searcher it uses.
+    controller = Controller([])
+    controller.search_alg.searcher = SimpleNamespace(searcher=searcher)  # Ray's wrappers
+    config.scheduler.choose_trial_to_run(controller)  # type: ignore[union-attr]
+    assert searcher.admission == config.scheduler.admits  # type: ignore[union-attr]
+    searcher.admission = lambda: False
     assert searcher.suggest("held back") is None  # Ray asks again later
     asked = [t for t in searcher.study.trials if t.state.name == "RUNNING"]
     assert len(asked) == 1  # and nothing was asked of Optuna
@@ -195,6 +201,10 @@ def noop(config: dict[str, Any]) -> None:
 
 
 def test_a_resumed_search_keeps_the_searcher_asking_its_scheduler(tmp_path: Path) -> None:
+    """Ray pickles the tune config into tuner.pkl and restores the searcher from its own
+    checkpoint: the admission is never pickled, and the restored scheduler hands it to the
+    restored searcher at its first call (Ray re-adds every trial before it asks the
+    searcher), so the searcher asks the scheduler Ray uses, not a copy."""
     from ray import tune
 
     config = make_tune_config(settings(epoch_budget=45, max_concurrent=1), None)
@@ -204,6 +214,37 @@ def test_a_resumed_search_keeps_the_searcher_asking_its_scheduler(tmp_path: Path
     restored_config = tune.Tuner.restore(str(tmp_path / "exp"), trainable=noop
                                          )._local_tuner._tune_config
     searcher: Any = restored_config.search_alg
-    assert searcher is not config.search_alg
-    assert searcher.gate is not None, "resumed without --max-concurrent and the planned end"
-    assert searcher.gate.__self__ is restored_config.scheduler  # the live one, not a copy
+    scheduler: Any = restored_config.scheduler
+    assert searcher is not config.search_alg and scheduler is not config.scheduler
+    assert searcher.admission is None  # nothing shared by reference through the pickle
+    # The searcher also comes back from its own checkpoint, a separate pickle.
+    searcher.save(str(tmp_path / "searcher.pkl"))
+    searcher.restore(str(tmp_path / "searcher.pkl"))
+    old = trial("old", Trial.PENDING)
+    old.update_last_result({"training_iteration": 2, "val_accuracy": 0.9})  # past rung 1
+    controller = Controller([old])
+    controller.search_alg.searcher = SimpleNamespace(searcher=searcher)
+    scheduler.on_trial_add(controller, old)  # Ray re-adds each trial
+    assert searcher.admission == scheduler.admits  # the live one, not a copy
+    assert scheduler.policy.settings.max_concurrent == 1
+    assert scheduler.policy.settings.epoch_budget == 45
+    assert old.status == Trial.PENDING  # past its rung: Ray starts it again
+    assert searcher.suggest("new") is None  # and it takes the one slot
+
+
+def test_the_whole_tune_config_pickles_and_decides_as_before() -> None:
+    config = make_tune_config(settings(epoch_budget=22, max_concurrent=2), None)
+    controller = Controller([trial("seen")])
+    controller.search_alg.searcher = config.search_alg
+    sync(config.scheduler, controller)  # type: ignore[arg-type]
+    assert config.search_alg.admission is not None  # type: ignore[union-attr]
+    copy = pickle.loads(pickle.dumps(config))  # the whole TuneConfig, as tuner.pkl holds it
+    searcher, scheduler = copy.search_alg, copy.scheduler
+    assert searcher.admission is None and isinstance(scheduler, PolicyScheduler)
+    assert scheduler.snapshot(False).trials == ()  # Ray's trials are not pickled
+    for s in (make_tune_config(settings(epoch_budget=22, max_concurrent=2), None).scheduler,
+              scheduler):
+        controller = Controller([trial(n) for n in ("a", "b", "c")])
+        decisions = [report(s, controller, t, 1, a)
+                     for t, a in zip(controller.trials, (0.9, 0.95, 0.8), strict=True)]
+        assert decisions == [PAUSE, PAUSE, PAUSE]  # breadth first, whichever copy

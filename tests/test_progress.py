@@ -9,14 +9,15 @@ import time
 
 import pytest
 
-from mnist_hpo.search.tune.progress import Display, Progress, clock, expected_epochs, rungs
+from mnist_hpo.search.policy import rungs
+from mnist_hpo.search.tune.progress import Display, Progress, clock, expected_epochs
 from mnist_hpo.search.tune.settings import SearchSettings
 from mnist_hpo.spaces import load_space
 
 
 def test_asha_rungs_and_expected_epochs() -> None:
-    assert rungs(8, 1, 2.0) == [1, 2, 4]
-    assert rungs(9, 1, 3.0) == [1, 3]
+    assert rungs(8, 1, 2.0) == (1, 2, 4)  # the policy's rungs, the estimate's too
+    assert rungs(9, 1, 3.0) == (1, 3)
     assert expected_epochs(0, 8) == 8.0  # FIFO: every epoch
     # η = 2: epoch 1 surely, then 1 more with p 1/2, 2 more with p 1/4, 4 more with p 1/8.
     assert expected_epochs(0, 8, 1, 2.0) == pytest.approx(1 + 0.5 + 0.5 + 0.5)

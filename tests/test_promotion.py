@@ -1,5 +1,6 @@
-"""Promotion-type ASHA (search/tune/promotion.py), decision by decision, against a
-stand-in for Ray's controller. No Ray runtime, no TensorFlow."""
+"""Promotion-type ASHA, decision by decision, through the product's Ray scheduler
+(search/tune/scheduler.py around the policy's rule ``PROMOTION``), with Ray's own ``Trial``
+objects and a stand-in for Ray's controller. No Ray runtime, no TensorFlow."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.policy import Policy, PolicySettings, Rule, rungs
 from mnist_hpo.search.training.data import load_mnist, split_mnist
 from mnist_hpo.search.tune.factories import make_scheduler, make_tune_config, warm_start_points
 from mnist_hpo.search.tune.manifest import build_manifest, settings_from_manifest
-from mnist_hpo.search.tune.progress import rungs
-from mnist_hpo.search.tune.promotion import PromotingASHA
+from mnist_hpo.search.tune.scheduler import PolicyScheduler
 from mnist_hpo.search.tune.settings import SearchSettings
 from mnist_hpo.spaces import load_space
 
@@ -25,11 +26,14 @@ CONTINUE, PAUSE, STOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialSche
 
 
 class Controller:
-    """What the scheduler reads of Ray's TuneController, and the stop it may ask for."""
+    """What the scheduler reads of Ray's TuneController, and the stop it may ask for.
+    ``trials``: what Ray has added (:func:`sync` tells the scheduler of new ones, as Ray's
+    ``on_trial_add`` does)."""
 
     def __init__(self, trials: list[Any], searcher_finished: bool = False) -> None:
         self.trials = trials
-        self.search_alg = SimpleNamespace(is_finished=lambda: searcher_finished)
+        self.search_alg = SimpleNamespace(is_finished=lambda: searcher_finished,
+                                          searcher=None)
         self.stopped: list[str] = []
 
     def get_trials(self) -> list[Any]:
@@ -40,29 +44,71 @@ class Controller:
         trial.status = Trial.TERMINATED
 
 
+class _Trial(Trial):
+    """Ray's ``Trial``, its records folder given directly (Ray derives ``path`` from a
+    storage context)."""
+
+    records: str | None = None
+
+    @property
+    def path(self) -> str | None:
+        return self.records
+
+
 def trial(name: str, status: str = Trial.RUNNING, **config: Any) -> Any:
-    return SimpleNamespace(trial_id=name, config=config, status=status,
-                           has_reported_at_least_once=False)
+    made = _Trial("test", config=config, trial_id=name, stub=True)
+    made.status = status
+    return made
 
 
-def scheduler(eta: float = 3, **options: Any) -> PromotingASHA:
-    s = PromotingASHA(max_t=9, grace_period=1, reduction_factor=eta, **options)
+def sync(s: PolicyScheduler, controller: Controller) -> None:
+    """Ray adds each trial to the scheduler once, when it is created."""
+    known = {view.id for view in s.snapshot(False).trials}
+    for t in controller.trials:
+        if t.trial_id not in known:
+            s.on_trial_add(controller, t)
+
+
+def scheduler(eta: float = 3, kept: list[dict[str, Any]] | None = None,
+              **options: Any) -> PolicyScheduler:
+    rules = PolicySettings(rule=Rule.PROMOTION, max_t=9, grace_period=1,
+                           reduction_factor=eta, **options)
+    s = PolicyScheduler(Policy(rules), kept=kept or [])
     assert s.set_search_properties("val_accuracy", "max")
     return s
 
 
-def result(s: PromotingASHA, t: Any, epoch: int, accuracy: float) -> str:
-    decision = s.on_trial_result(None, t, {"training_iteration": epoch,
-                                           "val_accuracy": accuracy})
+def result(s: PolicyScheduler, t: Any, epoch: int, accuracy: float,
+           controller: Controller | None = None) -> str:
+    """``t`` reports an epoch, as Ray hands it over: the decision, then its last result."""
+    controller = controller or Controller([t])
+    if t not in controller.trials:
+        controller.trials.append(t)
+    sync(s, controller)
+    reported = {"training_iteration": epoch, "val_accuracy": accuracy}
+    decision = s.on_trial_result(controller, t, reported)
+    t.update_last_result(reported)
     if decision == PAUSE:
         t.status = Trial.PAUSED
+    elif decision == STOP:
+        t.status = Trial.TERMINATED
     return decision
 
 
+def choose(s: PolicyScheduler, controller: Controller) -> Any:
+    sync(s, controller)
+    return s.choose_trial_to_run(controller)
+
+
+def admits(s: PolicyScheduler, controller: Controller) -> bool:
+    sync(s, controller)
+    return s.admits()
+
+
 def test_rungs_are_grace_times_powers_of_eta_below_max_t() -> None:
-    assert rungs(9, 1, 3) == [1, 3]
-    assert rungs(9, 1, 2) == [1, 2, 4, 8]
-    assert rungs(9, 2, 2) == [2, 4, 8]
+    assert rungs(9, 1, 3) == (1, 3)
+    assert rungs(9, 1, 2) == (1, 2, 4, 8)
+    assert rungs(9, 2, 2) == (2, 4, 8)
 
 
 def test_the_first_trial_waits_where_rays_asha_would_let_it_pass() -> None:
@@ -83,10 +129,10 @@ def test_a_paused_trial_resumes_once_it_enters_its_rungs_top() -> None:
     # After 3 results "a" (0.96) is the top 1; after 6 the top 2 are "a" and "f".
     assert [t.status for t in trials] == [Trial.PAUSED] * 5 + [Trial.RUNNING]
     controller = Controller([*trials, trial("new", Trial.PENDING)])
-    chosen = s.choose_trial_to_run(controller)
+    chosen = choose(s, controller)
     assert chosen is not None and chosen.trial_id == "a"  # a paused top, before a new one
     chosen.status = Trial.RUNNING
-    nxt = s.choose_trial_to_run(controller)
+    nxt = choose(s, controller)
     assert nxt is not None and nxt.trial_id == "new"  # "f" went on at once; the rest lost
 
 
@@ -100,7 +146,7 @@ def test_the_highest_rung_is_served_first() -> None:
     # Now y is the top of epoch 2's rung, u has entered epoch 1's top 3 (z, y, u): both wait.
     controller = Controller([x1, x2, y, z, u, v, trial("new", Trial.PENDING)])
     for expected in ("y", "u", "new"):
-        chosen = s.choose_trial_to_run(controller)
+        chosen = choose(s, controller)
         assert chosen is not None and chosen.trial_id == expected
         chosen.status = Trial.RUNNING
 
@@ -112,21 +158,22 @@ def test_at_the_end_the_losers_are_stopped_not_left_waiting() -> None:
         result(s, t, 1, accuracy)
     trials[2].status = Trial.TERMINATED  # the winner ran to the end
     busy = Controller(trials, searcher_finished=False)
-    assert s.choose_trial_to_run(busy) is None and busy.stopped == []  # more may come
+    assert choose(s, busy) is None and busy.stopped == []  # more may come
     done = Controller(trials, searcher_finished=True)
-    assert s.choose_trial_to_run(done) is None
+    assert choose(s, done) is None
     assert done.stopped == ["a", "b"]
 
 
 def restored(folder: Path, name: str, curve: list[float], status: str = Trial.PENDING) -> Any:
-    """A trial as Ray brings it back on resume: its records on disk, PENDING if unfinished."""
+    """A trial as Ray brings it back on resume: its records on disk, its last result, PENDING
+    if unfinished."""
     path = folder / name
     path.mkdir()
     rows = [f"{e},{a},{name}" for e, a in enumerate(curve, start=1)]
     (path / "progress.csv").write_text("\n".join(["epoch,val_accuracy,trial_id", *rows]) + "\n")
     t = trial(name, status)
-    t.path, t.has_reported_at_least_once = str(path), True
-    t.set_status = lambda new: setattr(t, "status", new)
+    t.records = str(path)
+    t.update_last_result({"training_iteration": len(curve), "val_accuracy": curve[-1]})
     return t
 
 
@@ -138,25 +185,24 @@ def test_after_a_resume_the_rungs_come_back_from_the_records(tmp_path: Path) -> 
               restored(tmp_path, "next", [0.95]),          # paused too, 3rd of 4 there
               trial("new", Trial.PENDING)]
     controller = Controller(trials, searcher_finished=True)
-    for t in trials:
-        s.on_trial_add(controller, t)  # Ray files each under the status it has after this
+    sync(s, controller)  # Ray files each trial under the status it has after on_trial_add
     # Ray starts PENDING trials whatever the scheduler chooses: the two that had not passed
     # epoch 1's rung must not be PENDING.
     assert [t.status for t in trials] == [Trial.TERMINATED, Trial.PENDING, Trial.PAUSED,
                                           Trial.PAUSED, Trial.PENDING]
     # Rung 1 holds 0.97, 0.96, 0.95, 0.90: its top ⌊4/3⌋ = 1 is "won", already on.
-    assert s.choose_trial_to_run(controller) is trials[1]
+    assert choose(s, controller) is trials[1]
     trials[1].status = Trial.RUNNING
     # "ahead" is judged at epoch 3 against what "won" recorded there before the resume.
-    assert result(s, trials[1], 3, 0.90) == PAUSE
+    assert result(s, trials[1], 3, 0.90, controller) == PAUSE
     # Five poor new configurations make epoch 1's top 3 of 9: "won", "ahead" and "next".
     for i in range(5):
-        assert result(s, trial(f"poor{i}"), 1, 0.5) == PAUSE
-    assert s.choose_trial_to_run(controller) is trials[3]
+        assert result(s, trial(f"poor{i}"), 1, 0.5, controller) == PAUSE
+    assert choose(s, controller) is trials[3]
     # Nothing running, nothing to come: the trials still waiting have lost and are stopped.
     trials[3].status = trials[4].status = Trial.TERMINATED
-    assert s.choose_trial_to_run(controller) is None
-    assert sorted(controller.stopped) == ["ahead", "lost"]
+    assert choose(s, controller) is None
+    assert sorted(controller.stopped) == ["ahead", "lost", *(f"poor{i}" for i in range(5))]
 
 
 def test_kept_trials_never_pause_and_max_concurrent_caps_running_trials() -> None:
@@ -164,8 +210,10 @@ def test_kept_trials_never_pause_and_max_concurrent_caps_running_trials() -> Non
     seed = trial("seed", batch_size=32)
     assert result(s, seed, 1, 0.5) == CONTINUE
     assert result(s, seed, 9, 0.99) == STOP  # the last epoch
-    controller = Controller([trial("x"), trial("new", Trial.PENDING)])
-    assert s.choose_trial_to_run(controller) is None  # one runs already
+    controller = Controller([trial("x")])
+    # One runs already: no new configuration (the searcher asks), nothing resumed.
+    assert admits(s, controller) is False
+    assert choose(s, controller) is None
 
 
 def test_max_concurrent_holds_the_searchers_new_configurations_back() -> None:
@@ -174,16 +222,16 @@ def test_max_concurrent_holds_the_searchers_new_configurations_back() -> None:
     s = scheduler(max_concurrent=1)
     a = trial("a")
     controller = Controller([a])
-    assert s.choose_trial_to_run(controller) is None  # the controller is seen
-    assert s.takes_new_configurations() is False  # one trains
+    assert choose(s, controller) is None  # the controller is seen
+    assert admits(s, controller) is False  # one trains
     assert s.on_trial_result(controller, a, {"training_iteration": 1,
                                              "val_accuracy": 0.9}) == PAUSE
-    assert s.takes_new_configurations() is True  # pausing: its worker is free
+    assert admits(s, controller) is True  # pausing: its worker is free
     b = trial("b", Trial.PENDING)
     controller.trials.append(b)
-    assert s.takes_new_configurations() is False  # one about to start
+    assert admits(s, controller) is False  # one about to start
     b.status = Trial.TERMINATED
-    assert scheduler(max_concurrent=2).takes_new_configurations() is True
+    assert scheduler(max_concurrent=2).admits() is True
 
 
 def test_under_max_concurrent_a_free_slot_goes_to_a_promotion_first() -> None:
@@ -194,12 +242,12 @@ def test_under_max_concurrent_a_free_slot_goes_to_a_promotion_first() -> None:
     controller = Controller(trials)
     for t, accuracy in zip(trials, (0.95, 0.90, 0.91), strict=True):
         t.status = Trial.RUNNING
-        s.on_trial_result(controller, t, {"training_iteration": 1, "val_accuracy": accuracy})
+        result(s, t, 1, accuracy, controller)
         t.status = Trial.PAUSED  # a, b, c wait: top ⌊3/3⌋ = a, entered when c reported
-    assert s.takes_new_configurations() is False  # the slot is a's
-    assert s.choose_trial_to_run(controller) is trials[0]
+    assert admits(s, controller) is False  # the slot is a's
+    assert choose(s, controller) is trials[0]
     trials[0].status = Trial.RUNNING
-    assert s.takes_new_configurations() is False  # a trains
+    assert admits(s, controller) is False  # a trains
 
 
 def settings(**overrides: Any) -> SearchSettings:
@@ -210,7 +258,7 @@ def settings(**overrides: Any) -> SearchSettings:
 
 def test_the_search_builds_it_with_both_warm_starts_kept_and_rays_limit_off() -> None:
     built = make_scheduler(settings(reduction_factor=3.0, max_concurrent=2))
-    assert isinstance(built, PromotingASHA)
+    assert isinstance(built, PolicyScheduler) and built.policy.settings.rule is Rule.PROMOTION
     seed, twin = (trial(name, **point) for name, point in
                   zip(("seed", "twin"), warm_start_points(settings()), strict=True))
     built.set_search_properties("val_accuracy", "max")

@@ -76,3 +76,22 @@ def test_replay_of_the_recorded_curves_writes_every_schedule(tmp_path: Path) -> 
         (ROOT / "docs/performance/early_ranks.json").read_text())["runs"])
     for name, row in summary.items():
         assert 0.9 < row["best_val"] <= pool_best, name
+
+
+def test_a_quick_replay_never_writes_the_published_figures() -> None:
+    published = ROOT / "docs/performance/scheduler_replay.json"
+    before = published.read_bytes()
+    proc = subprocess.run([sys.executable, "benchmarks/scheduler_replay.py", "--quick"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    written = Path(proc.stdout.strip().splitlines()[-1].removeprefix("written to "))
+    assert written.exists() and written.resolve() != published.resolve()
+    assert published.read_bytes() == before
+
+
+def test_the_replay_holds_no_copy_of_the_rules() -> None:
+    # The ASHA schedules are the product's policy (issue 30): no Ray scheduler, no rule here.
+    source = (ROOT / "benchmarks/scheduler_replay.py").read_text()
+    assert "from mnist_hpo.search.policy import" in source
+    assert "ray" not in {line.split()[1].split(".")[0] for line in source.splitlines()
+                         if line.startswith(("import ", "from "))}

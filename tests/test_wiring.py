@@ -8,7 +8,6 @@ from pathlib import Path
 import optuna
 import pytest
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from mnist_hpo.search.cli.main import build_parser
 from mnist_hpo.search.cli.search import settings_from_args
@@ -24,9 +23,8 @@ from mnist_hpo.search.tune.factories import (
     trial_resources,
     warm_start_points,
 )
-from mnist_hpo.search.tune.pareto_asha import ParetoASHA
 from mnist_hpo.search.tune.prior import PriorSampler
-from mnist_hpo.search.tune.promotion import PromotingASHA
+from mnist_hpo.search.tune.scheduler import PolicyScheduler
 from mnist_hpo.search.tune.searcher import OptunaSearcher
 from mnist_hpo.search.tune.settings import SearchSettings, parse_duration
 from mnist_hpo.spaces import load_space, resolve_config, space_from_dict
@@ -69,8 +67,10 @@ def test_the_default_scheduler_follows_the_objective(flags: list[str], scheduler
     s = settings_from_args(build_parser().parse_args(["search", *flags]))
     assert (s.scheduler, s.reduction_factor) == (scheduler, 3.0)
     built = make_tune_config(s, None).scheduler
-    assert isinstance(built, PromotingASHA if scheduler == "asha-promotion" else
-                      ParetoASHA if scheduler == "asha" else FIFOScheduler)
+    assert isinstance(built, PolicyScheduler)
+    rules = built.policy.settings
+    assert rules.rule.value == scheduler
+    assert rules.cost_key == ("params" if scheduler == "asha" else None)  # fronts
 
 
 def test_tune_config_asha_tpe(tmp_path: Path) -> None:
@@ -80,9 +80,10 @@ def test_tune_config_asha_tpe(tmp_path: Path) -> None:
     assert (tc.metric, tc.mode, tc.num_samples) == ("val_accuracy", "max", 12)
     # The time budget is make_run_config's stopper (it says when it ran out), not Ray's own.
     assert (tc.max_concurrent_trials, tc.time_budget_s, tc.reuse_actors) == (2, None, True)
-    assert isinstance(tc.scheduler, ASHAScheduler)
-    # Rungs at the grace period (2) times powers of the reduction factor (3), up to max_t.
-    assert "Bracket: Iter 6.000: None | Iter 2.000: None" in tc.scheduler.debug_string()
+    assert isinstance(tc.scheduler, PolicyScheduler)
+    # Rungs at the grace period (2) times powers of the reduction factor (3), below max_t.
+    assert tc.scheduler.policy.settings.rungs == (2,)
+    assert "rungs at epochs (2,)" in tc.scheduler.debug_string()
     assert isinstance(tc.search_alg, OptunaSearcher)
     sampler = tc.search_alg.study.sampler
     assert isinstance(sampler, SeesUnfinished)  # waiting trials count as evidence
@@ -100,7 +101,7 @@ def test_tune_config_asha_tpe(tmp_path: Path) -> None:
 
 def test_fifo_and_random() -> None:
     s = settings(scheduler="fifo", sampler="random", seed=9)
-    assert isinstance(make_scheduler(s), FIFOScheduler)
+    assert make_scheduler(s).policy.settings.rule.value == "fifo"
     prior = make_sampler(s).base  # type: ignore[attr-defined]
     assert isinstance(prior, PriorSampler)
     assert isinstance(prior.base, optuna.samplers.RandomSampler)

@@ -250,22 +250,6 @@ def time_budget_state(experiment: Path) -> dict[str, Any] | None:
         return None
 
 
-class CostLimit(tune.Stopper):
-    """Stops a trial at its first report over a limit (``--max-params``, ``--max-latency-ms``):
-    its cost is measured after its first epoch, and a model over the limit is one the user
-    cannot serve, so its remaining epochs go to trials that can be."""
-
-    def __init__(self, limits: dict[str, float]) -> None:
-        self.limits = dict(limits)
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return any(key in result and float(result[key]) > limit
-                   for key, limit in self.limits.items())
-
-    def stop_all(self) -> bool:
-        return False
-
-
 class FailureBudget(tune.Callback, tune.Stopper):
     """Stops the whole search once ``limit`` trials have failed (after their retries)."""
 

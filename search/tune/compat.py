@@ -31,27 +31,6 @@ OPTUNA_WRITTEN_FOR = "5.1.0"
 RAY_LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def asha_limits(scheduler: Any) -> tuple[str, int]:
-    """``(time_attr, max_t)`` of a Ray ``ASHAScheduler``, as it was built.
-
-    For a :class:`~mnist_hpo.search.tune.asha.SeedKeepingASHA` pickled before it kept its
-    own copies (a search begun by an earlier version and resumed). Why private: the
-    scheduler keeps them as ``_time_attr`` and ``_max_t`` and has no public accessor.
-    """
-    return str(scheduler._time_attr), scheduler._max_t
-
-
-def asha_uncount_stop(scheduler: Any) -> None:
-    """Takes back one STOP from a Ray ``ASHAScheduler``'s count of stopped trials (its
-    ``debug_string``), after the decision was overruled.
-
-    Why private: ``ASHAScheduler.on_trial_result`` both records a result in its rung and
-    decides; there is no public way to record without deciding, nor to correct the count
-    (``_num_stopped``) it keeps of its STOPs.
-    """
-    scheduler._num_stopped -= 1
-
-
 class SamplerStudyView:
     """``study`` as Optuna's samplers see it: each trial they read passed through
     ``seen``; every other attribute is the study's own. Hand it to a sampler's methods in

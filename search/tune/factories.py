@@ -10,13 +10,11 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from mnist_hpo.search.tune.asha import SeedKeepingASHA
+from mnist_hpo.search.policy import Policy, policy_settings
 from mnist_hpo.search.tune.callbacks import (
-    CostLimit,
     EpochBudget,
     FailureBudget,
     FolderForEveryTrial,
@@ -25,9 +23,8 @@ from mnist_hpo.search.tune.callbacks import (
     trial_dirname,
 )
 from mnist_hpo.search.tune.evidence import SeesUnfinished
-from mnist_hpo.search.tune.pareto_asha import ParetoASHA
 from mnist_hpo.search.tune.prior import PRIOR_OPTIONS, PriorSampler
-from mnist_hpo.search.tune.promotion import PromotingASHA
+from mnist_hpo.search.tune.scheduler import PolicyScheduler
 from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
 from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
 from mnist_hpo.spaces import resolve_config
@@ -180,33 +177,19 @@ def make_searcher(settings: SearchSettings, experiment_dir: Path | None,
                           cost_key=settings.goal.cost_key, limits=settings.goal.limits)
 
 
-def make_scheduler(settings: SearchSettings) -> TrialScheduler:
-    """ASHA on epochs (``training_iteration``), of Ray's stopping type or of the promotion
-    type, or FIFO (every trial runs all epochs). A Pareto search's ASHA ranks the trials at
-    a rung by (val_accuracy, cost) fronts."""
-    if settings.scheduler == "fifo":
-        return FIFOScheduler()  # type: ignore[no-untyped-call]
-    if settings.scheduler == "asha-promotion":
-        # Both warm starts run every epoch. Judged, the twin waits at epoch 3 until three
-        # trials get there (nine at epoch 1 first): at benchmarks/search_quality.py's scale
-        # the mean best-so-far after 15 of 45 trial-epochs was 0.9870 (2 seeds), against
-        # 0.9892 with Ray's stopping ASHA, where the twin, second at every rung, passes free.
-        return PromotingASHA(kept=warm_start_points(settings), max_t=settings.epochs,
-                             grace_period=settings.grace_period,
-                             reduction_factor=settings.reduction_factor,
-                             max_concurrent=settings.max_concurrent,
-                             epoch_budget=settings.epoch_budget if settings.plan_end
-                             else None)
-    if settings.goal.cost_key:
-        return ParetoASHA(cost_key=settings.goal.cost_key, max_t=settings.epochs,
-                          grace_period=settings.grace_period,
-                          reduction_factor=settings.reduction_factor)
-    # The seed network runs every epoch: ASHA's first rung would stop it for its slow
-    # start (search/tune/asha.py). Its twin, quick to start, is judged like any other trial.
-    return SeedKeepingASHA(kept=warm_start_points(settings)[:1],
-                           time_attr="training_iteration",
-                           max_t=settings.epochs, grace_period=settings.grace_period,
-                           reduction_factor=settings.reduction_factor)
+def make_scheduler(settings: SearchSettings) -> PolicyScheduler:
+    """The search's decisions (``search/policy/``: ASHA of Ray's stopping type or of the
+    promotion type, FIFO, fronts in a Pareto search, the planned end of an epoch budget,
+    ``--max-concurrent``, cost limits) behind Ray's scheduler interface.
+
+    The warm starts the policy keeps (``PolicySettings.keeps``: both under the promotion
+    type, the seed network under the stopping type, none in a Pareto search) run every
+    epoch: the scheduler recognises them by their configurations.
+    """
+    rules = policy_settings(settings)
+    kept = [point for number, point in enumerate(warm_start_points(settings), start=1)
+            if rules.keeps(number)]
+    return PolicyScheduler(Policy(rules), kept=kept, metric=METRIC)
 
 
 def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
@@ -220,10 +203,9 @@ def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
                                  offset=0, warm_start=True)
     dirname = functools.partial(trial_dirname, offset=ext.offset)
     searcher = make_searcher(settings, experiment_dir, ext.study_name, ext.warm_start)
+    # The searcher asks the scheduler whether a configuration may start: the scheduler
+    # hands it the question at each of Ray's calls (search/tune/scheduler.py).
     scheduler = make_scheduler(settings)
-    if isinstance(scheduler, PromotingASHA) and isinstance(searcher, OptunaSearcher):
-        # Its limits (--max-concurrent, the planned end) hold only if the searcher asks.
-        searcher.gate = scheduler.takes_new_configurations
     return tune.TuneConfig(
         metric=METRIC, mode=MODE,
         search_alg=searcher,
@@ -247,7 +229,8 @@ def make_run_config(settings: SearchSettings, storage_path: str,
     the failure, epoch and time budgets, quiet output. ``experiment``: the local experiment
     folder (None for a URI), where the time budget writes down what is left of it."""
     budget = FailureBudget(settings.max_failed_trials)
-    stoppers = [budget, EpochBudget(settings.epoch_budget), CostLimit(settings.goal.limits)]
+    # A trial over a cost limit is stopped by the policy (make_scheduler).
+    stoppers = [budget, EpochBudget(settings.epoch_budget)]
     if settings.time_budget_s:
         stoppers.append(TimeBudget(settings.time_budget_s,
                                    None if experiment is None else str(experiment)))

@@ -14,7 +14,9 @@ from mnist_hpo.search.tune.settings import ASHA_SCHEDULERS, METRIC, MODE, Search
 from mnist_hpo.spaces import space_from_dict
 
 MANIFEST = "search.json"
-#: ``--scheduler`` → the scheduler type ``search.json`` names (and back, to resume).
+#: ``--scheduler`` → the scheduler type ``search.json`` names (and back, to resume). The
+#: names are the experiment folder's format, kept as earlier versions wrote them; the rules
+#: themselves are the policy's (``search/policy/``, behind ``search/tune/scheduler.py``).
 SCHEDULER_TYPES = {"asha": "ASHAScheduler", "asha-promotion": "PromotingASHA",
                    "fifo": "FIFOScheduler"}
 def build_manifest(settings: SearchSettings, data: MnistData, split: Split,

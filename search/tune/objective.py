@@ -4,7 +4,7 @@ together (a Pareto search), or val_accuracy under a cost limit.
 The costs are those every trial records after its first epoch (``search.training.cost``):
 ``params`` (parameter count) and ``latency`` (milliseconds per image at batch 1, on the
 worker that trained it). A Pareto search's ASHA ranks each rung by (val_accuracy, cost)
-fronts (``pareto_asha``); a trial's cost is known from its first report on.
+fronts (``search/policy/pareto.py``); a trial's cost is known from its first report on.
 """
 
 from __future__ import annotations

@@ -23,24 +23,16 @@ from typing import Any, TextIO
 from ray import tune
 from ray.tune.experiment import Trial
 
+from mnist_hpo.search.policy import rungs
 from mnist_hpo.search.tune.callbacks import best_score, time_budget_state
 from mnist_hpo.search.tune.settings import ASHA_SCHEDULERS, METRIC, SearchSettings
-
-
-def rungs(max_t: int, grace: int, factor: float) -> list[int]:
-    """ASHA's rungs below ``max_t``: ``grace``, ``grace·η``, ``grace·η²``..."""
-    out, r = [], float(grace)
-    while r < max_t:
-        out.append(round(r))
-        r *= factor
-    return sorted(set(out))
 
 
 def expected_epochs(done: int, max_t: int, grace: int | None = None,
                     factor: float | None = None) -> float:
     """Expected total epochs of a trial that has trained ``done`` (and is still going):
     ``max_t`` without ASHA (``grace`` None); under ASHA, on to the next rung surely, then
-    past each later rung with probability 1/η."""
+    past each later rung with probability 1/η (the policy's rungs, ``policy.rungs``)."""
     if grace is None or factor is None:
         return float(max_t)
     ahead = [r for r in rungs(max_t, grace, factor) if r > done] + [max_t]

@@ -76,9 +76,10 @@ class OptunaSearcher(Searcher):
         self._study_name = study_name
         self._max_epochs = max_epochs
         self._trials: dict[str, int] = {}  # Ray trial id -> Optuna trial number
-        #: Asked before each suggestion: ``False`` holds new configurations back (the
-        #: promotion-type scheduler's planned end, ``PromotingASHA.takes_new_configurations``).
-        self.gate: Callable[[], bool] | None = None
+        #: Asked before each suggestion: ``False`` holds new configurations back. Set by
+        #: the scheduler at each of its calls (``PolicyScheduler.admits``: the policy's
+        #: ``--max-concurrent`` and planned end); never pickled.
+        self.admission: Callable[[], bool] | None = None
         self._study = self._open_study()
         self._points = len(points_to_evaluate)  # still to be asked
         for point in points_to_evaluate:
@@ -95,7 +96,7 @@ class OptunaSearcher(Searcher):
         return not config
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        if self.gate is not None and not self.gate():
+        if self.admission is not None and not self.admission():
             return None  # not now: Ray asks again later
         trial = self._study.ask()
         trial.set_user_attr(RAY_TRIAL_ID, trial_id)
@@ -180,15 +181,15 @@ class OptunaSearcher(Searcher):
         self._study = self._open_study()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Ray pickles the searcher into tuner.pkl: the study reopens from its storage.
-        # The gate stays: tuner.pkl is one pickle holding the scheduler too, so a resumed
-        # search's gate asks the very scheduler Ray restores with it (tests/test_planned_end.py).
-        return {k: v for k, v in self.__dict__.items() if k not in ("_study", "_live")}
+        # Ray pickles the searcher into tuner.pkl: the study reopens from its storage. The
+        # admission is the scheduler's to give again (search/tune/scheduler.py).
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_study", "_live", "admission")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._live = {}
-        self.gate = state.get("gate")  # absent from searchers pickled before it was kept
+        self.admission = None
         self._study = self._open_study()
 
     def _open_study(self) -> optuna.Study:

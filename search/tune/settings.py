@@ -12,7 +12,7 @@ from mnist_hpo.spaces import Space
 METRIC = "val_accuracy"
 MODE = "max"
 #: ``--scheduler``: Ray's ASHA (stopping type), ASHA of the promotion type
-#: (``search/tune/promotion.py``), or every trial to the end.
+#: (the rules: ``search/policy/``), or every trial to the end.
 SCHEDULERS = ("asha", "asha-promotion", "fifo")
 #: The schedulers that judge trials at rungs of ``grace_period`` × η^k epochs.
 ASHA_SCHEDULERS = ("asha", "asha-promotion")

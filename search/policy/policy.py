@@ -1,0 +1,245 @@
+"""The policy: every scheduling decision of a search, from an explicit snapshot.
+
+One object holds the rules' memory (the results recorded at each rung, who has passed a
+rung, who was told to pause) and nothing else: no runner object, no reference shared with
+another object. It pickles whole; after a kill, :meth:`Policy.resumed` rebuilds that memory
+from the trials' records, whichever copy of the policy was restored.
+
+An adapter asks, in the order a runner's loop does (Ray 2.60's ``TuneController.step``):
+:meth:`~Policy.admit` before creating a configuration, :meth:`~Policy.choose` when a worker
+is free, :meth:`~Policy.on_result` for each epoch reported, :meth:`~Policy.on_end` when a
+trial stopped, and :meth:`~Policy.budget_reached` after each event.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mnist_hpo.search.policy.asha import below_cutoff, rung_to_record, top
+from mnist_hpo.search.policy.decisions import Admission, Choice, Decision
+from mnist_hpo.search.policy.pareto import Point, goes_on
+from mnist_hpo.search.policy.plan import EndPlan
+from mnist_hpo.search.policy.settings import PolicySettings, Rule
+from mnist_hpo.search.policy.snapshot import Snapshot, TrialState, TrialView
+
+
+class Policy:
+    """The decisions of one search.
+
+    Args:
+        settings: The search's rules.
+    """
+
+    def __init__(self, settings: PolicySettings) -> None:
+        self.settings = settings
+        self._rungs = settings.rungs
+        self._plan = EndPlan(settings.epoch_budget, finalists=settings.finalists,
+                             reserve=settings.finalists * (settings.max_t - self._rungs[0])
+                             ) if settings.planned and settings.epoch_budget else None
+        self._forget()
+
+    def _forget(self) -> None:
+        # Rung → trial id → score (the stopping and promotion rules) or point (fronts), in
+        # the order recorded: of equal scores the first recorded ranks first.
+        self._scores: dict[int, dict[str, float]] = {r: {} for r in self._rungs}
+        self._points: dict[int, dict[str, Point]] = {r: {} for r in self._rungs}
+        self._promoted: dict[int, set[str]] = {r: set() for r in self._rungs}
+        # Told to pause: the runner shows such a trial training until its checkpoint is saved.
+        self._pausing: set[str] = set()
+
+    # -- a new configuration --------------------------------------------------------------
+
+    def admit(self, snapshot: Snapshot) -> Admission:
+        """Whether a new configuration may start now: not once the searcher has none left,
+        not while ``max_concurrent`` trials are training, waiting for a worker, or due to
+        resume (a worker a pause freed is not a free slot), and not while the planned end
+        of an epoch budget still has finalists to train (their epochs would go to it)."""
+        if snapshot.searcher_finished:
+            return Admission.NO_MORE
+        limit = self.settings.max_concurrent
+        if limit is not None:
+            taken = self._training(snapshot) + len(snapshot.ids(TrialState.PENDING)) + \
+                (self._resumable(snapshot) is not None)
+            if taken >= limit:
+                return Admission.WAIT
+        if self._plan is not None and not self._plan.takes_new_configurations(
+                snapshot, self._first, self._pausing):
+            return Admission.WAIT
+        return Admission.START
+
+    # -- a free worker --------------------------------------------------------------------
+
+    def choose(self, snapshot: Snapshot) -> Choice:
+        """What a free worker does: resume the paused trial now due (promotion: the
+        furthest that entered its rung's top; under a planned end the best finalist),
+        else take a pending one. When nothing can change a rung's top any more (no new
+        configuration, nothing training), the paused trials have lost: they stop."""
+        paused = snapshot.ids(TrialState.PAUSED)
+        if self.settings.rule is not Rule.PROMOTION:
+            pending = snapshot.ids(TrialState.PENDING)
+            return Choice(resume=paused[0] if paused and not pending else None)
+        limit = self.settings.max_concurrent
+        if limit is not None and self._training(snapshot) >= limit:
+            return Choice()
+        due = self._resumable(snapshot)
+        if due is not None:
+            trial_id, rung = due
+            self._promoted[rung].add(trial_id)
+            self._pausing.discard(trial_id)
+            return Choice(resume=trial_id)
+        if snapshot.ids(TrialState.PENDING) or self._plan is not None:
+            return Choice()
+        if paused and snapshot.searcher_finished and \
+                not snapshot.ids(TrialState.TRAINING):
+            return Choice(stop=tuple(paused))
+        return Choice()
+
+    # -- a result -------------------------------------------------------------------------
+
+    def on_result(self, snapshot: Snapshot, trial_id: str) -> Decision:
+        """The decision for ``trial_id``'s latest result (the snapshot includes it): stop
+        one over a cost limit or at its last epoch, else judge it at its rung."""
+        view = snapshot.trial(trial_id)
+        if self.over_limit(view):
+            return Decision.STOP
+        if view.epochs >= self.settings.max_t:
+            return Decision.STOP
+        score = view.score(view.epochs)
+        if self.settings.rule is Rule.PROMOTION:
+            return self._promote(snapshot, view, score)
+        if score is None or self.settings.rule is Rule.FIFO:
+            return Decision.CONTINUE
+        stop = self._judge(view, score)
+        return Decision.STOP if stop and not view.kept else Decision.CONTINUE
+
+    def over_limit(self, view: TrialView) -> bool:
+        """Whether ``view`` costs more than a limit allows (``--max-params``...)."""
+        return any(key in view.costs and float(view.costs[key]) > limit
+                   for key, limit in self.settings.limits)
+
+    def on_end(self, snapshot: Snapshot, trial_id: str) -> None:
+        """``trial_id`` completed, or was stopped after a result (by a rule or a cost
+        limit). The stopping rule records its last result at the rung it reached unjudged,
+        as Ray's ``ASHAScheduler.on_trial_complete`` does (a cost limit's stop, for
+        instance); the fronts do not (as the Pareto ASHA before the policy did not)."""
+        view = snapshot.trial(trial_id)
+        score = view.score(view.epochs)
+        if self.settings.rule is Rule.STOPPING and self.settings.cost_key is None and \
+                score is not None:
+            self._judge(view, score)
+
+    def budget_reached(self, snapshot: Snapshot) -> bool:
+        """Whether the epoch budget is spent: the search ends now."""
+        budget = self.settings.epoch_budget
+        return budget is not None and snapshot.spent >= budget
+
+    # -- after a kill ---------------------------------------------------------------------
+
+    def resumed(self, snapshot: Snapshot) -> dict[str, TrialState]:
+        """The search was killed and resumed: forget what was decided, rebuild the rungs
+        from the trials' records (the snapshot's scores), and say each trial's state (see
+        :meth:`restored`)."""
+        self._forget()
+        return {view.id: self.restored(view) for view in snapshot.trials}
+
+    def restored(self, view: TrialView) -> TrialState:
+        """One trial of a resumed search, as its runner adds it back: its scores at the
+        rungs count again, it has passed every rung below its last recorded epoch, and
+        the state it is to have. A trial whose records end at a rung it had not passed
+        (promotion rule) waits there again, PAUSED, instead of running on as if it had
+        won. The answer depends on this trial's records only: a runner may add trials back
+        one at a time (Ray's ``on_trial_add``)."""
+        scores = {e: s for e in range(1, len(view.scores) + 1)
+                  if (s := view.score(e)) is not None}
+        last = max(scores, default=0)
+        for rung in self._rungs:
+            if rung not in scores:
+                continue
+            self._scores[rung][view.id] = scores[rung]
+            self._points[rung][view.id] = (scores[rung], self._cost(view))
+            if rung < last or view.kept:
+                self._promoted[rung].add(view.id)
+        if self.settings.rule is Rule.PROMOTION and last in self._rungs and \
+                view.id not in self._promoted[last] and view.state is TrialState.PENDING:
+            return TrialState.PAUSED
+        return view.state
+
+    # -- the rules ------------------------------------------------------------------------
+
+    def _promote(self, snapshot: Snapshot, view: TrialView, score: float | None) -> Decision:
+        """The promotion rule (and the planned end) for a result at ``view.epochs``."""
+        epoch, trial_id = view.epochs, view.id
+        self._pausing.discard(trial_id)
+        # A trial restarted from an older checkpoint reports a rung again: once it has
+        # passed a rung it keeps its place; otherwise its new score is judged.
+        if epoch not in self._scores or trial_id in self._promoted[epoch] or score is None:
+            return Decision.CONTINUE
+        self._scores[epoch][trial_id] = score
+        if view.kept:
+            self._promoted[epoch].add(trial_id)
+            return Decision.CONTINUE
+        if self._plan is not None:  # breadth, then the finalists
+            goes = self._plan.finishing(snapshot, self._pausing, reporting=trial_id) and \
+                self._plan.is_finalist(trial_id, snapshot, self._first, self._pausing)
+        else:
+            goes = trial_id in top(self._scores[epoch], self.settings.reduction_factor)
+        if goes:
+            self._promoted[epoch].add(trial_id)
+            return Decision.CONTINUE
+        self._pausing.add(trial_id)
+        return Decision.PAUSE
+
+    def _judge(self, view: TrialView, score: float) -> bool:
+        """The stopping rule at the rung ``view``'s result reaches (recording it there):
+        whether it falls below the cutoff, or off the best 1/η of the fronts."""
+        eta = self.settings.reduction_factor
+        if self.settings.cost_key is not None:
+            rung = rung_to_record(self._rungs, view.epochs, view.id, self._points)
+            if rung is None:
+                return False
+            self._points[rung][view.id] = (score, self._cost(view))
+            return not goes_on(view.id, self._points[rung], eta)
+        rung = rung_to_record(self._rungs, view.epochs, view.id, self._scores)
+        if rung is None:
+            return False
+        stop = below_cutoff(self._scores[rung], score, eta)  # Ray cuts before recording
+        self._scores[rung][view.id] = score
+        return stop
+
+    def _resumable(self, snapshot: Snapshot) -> tuple[str, int] | None:
+        """The paused trial due to resume and the rung it passes, if any."""
+        paused = set(snapshot.ids(TrialState.PAUSED))
+        if not paused:
+            return None
+        if self.settings.rule is not Rule.PROMOTION:  # Ray's FIFO order: any paused trial
+            return (snapshot.ids(TrialState.PAUSED)[0], 0) \
+                if not snapshot.ids(TrialState.PENDING) else None
+        if self._plan is not None:
+            if not self._plan.finishing(snapshot, self._pausing):
+                return None
+            best = next((trial_id for trial_id in self._plan.candidates(snapshot, self._first)
+                         if trial_id in paused), None)
+            if best is None or not self._plan.is_finalist(best, snapshot, self._first,
+                                                          self._pausing):
+                return None
+            return best, max(r for r in self._rungs if best in self._scores[r])
+        for rung in reversed(self._rungs):  # the furthest trials first
+            for trial_id in top(self._scores[rung], self.settings.reduction_factor):
+                if trial_id in paused and trial_id not in self._promoted[rung]:
+                    return trial_id, rung
+        return None
+
+    def _training(self, snapshot: Snapshot) -> int:
+        """Trials holding a worker for more epochs: training, not told to pause."""
+        return sum(view.state is TrialState.TRAINING and view.id not in self._pausing
+                   for view in snapshot.trials)
+
+    @property
+    def _first(self) -> dict[str, float]:
+        """Trial id → score at the first rung."""
+        return self._scores[self._rungs[0]] if self._rungs else {}
+
+    def _cost(self, view: TrialView) -> float:
+        # A trial without a cost (it failed to measure one) ranks as the costliest.
+        key = self.settings.cost_key
+        return float(view.costs.get(key, math.inf)) if key else math.inf

@@ -1,0 +1,104 @@
+"""What the policy sees: a frozen view of every trial, taken by an adapter at each call.
+
+The policy never reads Ray's or Optuna's objects: an adapter (Ray's controller, the replay of
+recorded curves, the golden traces' world) turns its own trials into a :class:`Snapshot`,
+asks, and applies the answer. The view is of facts only (a trial's state, its scores, its
+cost); what the policy decided before (who passed a rung, who was told to pause) is the
+policy's own state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class TrialState(Enum):
+    """Where a trial is, as the runner sees it."""
+
+    #: Created, or chosen to resume, and waiting for a worker.
+    PENDING = "pending"
+    #: Holding a worker (also while its pause's checkpoint is being saved).
+    TRAINING = "training"
+    #: Waiting at a rung, its worker free.
+    PAUSED = "paused"
+    #: Completed, stopped, or removed: it will train no more.
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """One trial as the policy sees it.
+
+    Attributes:
+        id: The runner's name for it (Ray's trial id).
+        number: Its creation counter, 1, 2, 3...
+        state: Where it is.
+        epochs: The epoch of its latest result (0: none yet).
+        scores: Its score (val_accuracy, higher is better) after each epoch it reached,
+            epoch 1 first; NaN for an epoch reported without one. As long as the furthest
+            epoch it reached: a trial retried from an older checkpoint keeps its later
+            scores until it reports them again.
+        costs: What it costs (``params``, ``latency_ms_batch_1``...), known from its first
+            result on.
+        kept: A warm start that runs every epoch: never paused, never stopped early, its
+            scores still count in the rungs.
+    """
+
+    id: str
+    number: int
+    state: TrialState
+    epochs: int = 0
+    scores: tuple[float, ...] = ()
+    costs: Mapping[str, float] = field(default_factory=dict)
+    kept: bool = False
+
+    def score(self, epoch: int) -> float | None:
+        """Its score after ``epoch``, None if not reported (or reported as NaN)."""
+        if not 1 <= epoch <= len(self.scores) or math.isnan(self.scores[epoch - 1]):
+            return None
+        return self.scores[epoch - 1]
+
+    @property
+    def trained(self) -> int:
+        """Epochs trained, as an epoch budget counts them: the furthest epoch reached (a
+        retried epoch does not count twice)."""
+        return max(len(self.scores), self.epochs)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every trial of the search, in the runner's order (ties are broken by it), and
+    whether the searcher will give another configuration.
+
+    Attributes:
+        trials: The trials, in the order the runner lists them.
+        searcher_finished: No new configuration will come (``--trials`` reached, or the
+            searcher has none left).
+    """
+
+    trials: tuple[TrialView, ...] = ()
+    searcher_finished: bool = False
+
+    def trial(self, trial_id: str) -> TrialView:
+        """The view of ``trial_id``.
+
+        Raises:
+            KeyError: no trial of that id in the snapshot.
+        """
+        for view in self.trials:
+            if view.id == trial_id:
+                return view
+        raise KeyError(f"trial {trial_id!r} is not in the snapshot "
+                       f"({len(self.trials)} trials)")
+
+    def ids(self, *states: TrialState) -> list[str]:
+        """The trials in one of ``states``, in the runner's order."""
+        return [view.id for view in self.trials if view.state in states]
+
+    @property
+    def spent(self) -> int:
+        """The search's budget spent: every trial's epochs trained."""
+        return sum(view.trained for view in self.trials)
