@@ -120,7 +120,7 @@ def test_each_ending_is_told_as_it_is_with_its_exit_code(
         status: SearchStatus, tally: dict[TrialState, int], best: int | None, code: int,
         lines: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     from mnist_hpo.search.cli.search import report_outcome
-    from mnist_hpo.search.tune.driver import SearchOutcome
+    from mnist_hpo.search.tune.outcome import SearchOutcome
 
     outcome = SearchOutcome("x", status, 200, tally, best, None if best is None else 0.99,
                             None if best is None else {"batch_norm": True}, None)

@@ -19,7 +19,7 @@ from mnist_hpo.search.cli.args import (
 from mnist_hpo.search.tune.settings import SCHEDULERS, SearchSettings, parse_duration
 
 if TYPE_CHECKING:
-    from mnist_hpo.search.tune.driver import SearchOutcome
+    from mnist_hpo.search.tune.outcome import SearchOutcome
 from mnist_hpo.spaces import load_space
 
 

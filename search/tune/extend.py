@@ -25,9 +25,10 @@ from mnist_hpo.reports.status import SearchStatus
 from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.training.data import recorded_split
 from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
-from mnist_hpo.search.tune.driver import SearchOutcome, new_tuner, run_tuner
+from mnist_hpo.search.tune.driver import new_tuner, run_tuner
 from mnist_hpo.search.tune.factories import JOURNAL, Extension
 from mnist_hpo.search.tune.manifest import settings_from_manifest
+from mnist_hpo.search.tune.outcome import SearchOutcome
 from mnist_hpo.search.tune.progress import Display, Progress, ProgressCallback
 from mnist_hpo.search.tune.searcher import open_journal
 from mnist_hpo.search.tune.settings import MODE
