@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from mnist_hpo.search.tune.evidence import SeesUnfinished
-from mnist_hpo.search.tune.factories import make_sampler
+from mnist_hpo.search.tune.factories import make_sampling
 from mnist_hpo.search.tune.searcher import DRAWN_FROM, OptunaSearcher
 from mnist_hpo.search.tune.settings import SearchSettings
 from mnist_hpo.spaces import load_space
@@ -19,8 +19,10 @@ SPACE = load_space("default")
 
 
 def searcher_for(settings: SearchSettings) -> OptunaSearcher:
-    return OptunaSearcher(SPACE.suggest, sampler=make_sampler(settings), study_name="s",
-                          max_epochs=9, metric="val_accuracy", mode="max")
+    sampling = make_sampling(settings)
+    return OptunaSearcher(SPACE.suggest, sampler=sampling.sampler, study_name="s",
+                          max_epochs=9, metric="val_accuracy", mode="max",
+                          prior=sampling.prior)
 
 
 def wait_at_first_rung(searcher: OptunaSearcher, n: int) -> list[dict[str, object]]:

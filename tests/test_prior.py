@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from mnist_hpo.search.tune.factories import make_sampler, sampler_settings
+from mnist_hpo.search.tune.factories import make_sampler, make_sampling, sampler_settings
 from mnist_hpo.search.tune.prior import PriorSampler
 from mnist_hpo.search.tune.searcher import DRAWN_FROM, OptunaSearcher
 from mnist_hpo.search.tune.settings import SearchSettings
@@ -109,14 +109,16 @@ def test_bad_options_are_refused() -> None:
 
 def test_warm_start_means_the_seed_first_then_the_prior() -> None:
     settings = SearchSettings(space=load_space("default"), name="s", seed=0)
-    sampler = make_sampler(settings)
-    assert isinstance(sampler.base, PriorSampler)  # type: ignore[attr-defined]
+    sampling = make_sampling(settings)
+    # The prior is held where it is built, not found by walking the chain of samplers.
+    assert isinstance(sampling.prior, PriorSampler)
+    assert sampling.sampler.base is sampling.prior  # type: ignore[attr-defined]
     assert sampler_settings(settings)["prior"] == {"center": "seed network", "beta": 8.0,
                                                    "spread": 0.2, "keep": 0.6}
     seed_point = {k: v for k, v in SEED.items() if k in settings.space.searched}
-    searcher = OptunaSearcher(settings.space.suggest, sampler=sampler, study_name="s",
-                              max_epochs=5, metric="val_accuracy", mode="max",
-                              points_to_evaluate=[seed_point])
+    searcher = OptunaSearcher(settings.space.suggest, sampler=sampling.sampler,
+                              study_name="s", max_epochs=5, metric="val_accuracy", mode="max",
+                              points_to_evaluate=[seed_point], prior=sampling.prior)
     first = searcher.suggest("ray-1")
     searcher.suggest("ray-2")
     assert first == seed_point

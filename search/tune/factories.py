@@ -58,7 +58,16 @@ TPE_OPTIONS: dict[str, Any] = {"multivariate": True, "group": True, "constant_li
 COLD_STARTUP = 10  # --no-warm-start's n_startup_trials
 
 
-def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
+@dataclass(frozen=True)
+class Sampling:
+    """The search's sampler, and the prior inside it (held here, where it is built: the
+    searcher asks it which trials it drew)."""
+
+    sampler: optuna.samplers.BaseSampler
+    prior: PriorSampler | None = None
+
+
+def make_sampling(settings: SearchSettings) -> Sampling:
     """Optuna's sampler, seeded here (one seed, one place): TPE or random, drawing near the
     seed network early on (:class:`PriorSampler`) unless ``--no-warm-start``, and seeing
     trials that wait at a rung as what is known of them (:class:`SeesUnfinished`).
@@ -67,7 +76,7 @@ def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
     default TPE, as a user of Ray's stock searcher gets it.
     """
     if not settings.honest_early_stopping:
-        return optuna.samplers.TPESampler(seed=settings.seed)
+        return Sampling(optuna.samplers.TPESampler(seed=settings.seed))
     base: optuna.samplers.BaseSampler
     if settings.sampler == "random":
         base = optuna.samplers.RandomSampler(seed=settings.seed)
@@ -75,23 +84,26 @@ def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group
             base = optuna.samplers.TPESampler(seed=settings.seed, **tpe_options(settings))
+    prior = None
     if uses_prior(settings):
         # Its own stream (seed + 1): whether a trial comes from the prior is not tied to the
         # base sampler's draws.
-        base = PriorSampler(base, resolve_config({}), seed=settings.seed + 1, **PRIOR_OPTIONS)
-    if not settings.sampler_sees_unfinished:
-        return base
+        base = prior = PriorSampler(base, resolve_config({}), seed=settings.seed + 1,
+                                    **PRIOR_OPTIONS)
     # Trials waiting at a rung are RUNNING in the study until they end: the sampler (and the
     # prior's trust) would otherwise learn nothing from them (search/tune/evidence.py).
-    return SeesUnfinished(base)
+    return Sampling(SeesUnfinished(base), prior)
+
+
+def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
+    """The sampler of :func:`make_sampling`."""
+    return make_sampling(settings).sampler
 
 
 def tpe_options(settings: SearchSettings) -> dict[str, Any]:
     """:data:`TPE_OPTIONS`, with :data:`COLD_STARTUP` start-up trials without the warm
-    start, ``settings.tpe_startup`` if it is set."""
-    startup = settings.tpe_startup
-    if startup is None:
-        startup = TPE_OPTIONS["n_startup_trials"] if settings.warm_start else COLD_STARTUP
+    start."""
+    startup = TPE_OPTIONS["n_startup_trials"] if settings.warm_start else COLD_STARTUP
     return TPE_OPTIONS | {"n_startup_trials": startup}
 
 
@@ -111,8 +123,7 @@ def sampler_settings(settings: SearchSettings) -> dict[str, Any]:
         else "COMPLETE"}
     if not settings.honest_early_stopping:
         return described | {"options": "Optuna's defaults"}
-    if settings.sampler_sees_unfinished:
-        described["unfinished_trials_seen_as"] = "PRUNED at their last epoch"
+    described["unfinished_trials_seen_as"] = "PRUNED at their last epoch"
     if settings.sampler == "tpe":
         described |= tpe_options(settings)
     if uses_prior(settings):
@@ -169,9 +180,12 @@ def make_searcher(settings: SearchSettings, experiment_dir: Path | None,
     points = warm_start_points(settings) if warm_start else []
     if not settings.honest_early_stopping:
         return OptunaSearch(space=settings.space.suggest, metric=METRIC, mode=MODE,
-                            points_to_evaluate=points or None, sampler=make_sampler(settings),
+                            points_to_evaluate=points or None,
+                            sampler=make_sampling(settings).sampler,
                             storage=storage, study_name=study_name or settings.name)
-    return OptunaSearcher(settings.space.suggest, sampler=make_sampler(settings),
+    sampling = make_sampling(settings)
+    return OptunaSearcher(settings.space.suggest, sampler=sampling.sampler,
+                          prior=sampling.prior,
                           study_name=study_name or settings.name, max_epochs=settings.epochs,
                           metric=METRIC, mode=MODE, storage=storage, points_to_evaluate=points,
                           cost_key=settings.goal.cost_key, limits=settings.goal.limits)

@@ -57,13 +57,16 @@ class OptunaSearcher(Searcher):
             without intermediate values (see :data:`EPOCH_VALUES`).
         limits: Cost key → largest allowed value: set on each trial as Optuna constraints
             once its cost is known (TPE then counts a trial over a limit as infeasible).
+        prior: The :class:`PriorSampler` inside ``sampler``, if there is one: each trial
+            records whether the prior drew it (``drawn_from``).
     """
 
     def __init__(self, space: Callable[[optuna.Trial], dict[str, Any]], *,
                  sampler: optuna.samplers.BaseSampler, study_name: str, max_epochs: int,
                  metric: str, mode: str, storage: BaseStorage | None = None,
                  points_to_evaluate: Sequence[dict[str, Any]] = (),
-                 cost_key: str | None = None, limits: dict[str, float] | None = None) -> None:
+                 cost_key: str | None = None, limits: dict[str, float] | None = None,
+                 prior: PriorSampler | None = None) -> None:
         super().__init__(metric=metric, mode=mode)
         self._cost_key = cost_key
         self._limits = dict(limits or {})
@@ -72,6 +75,7 @@ class OptunaSearcher(Searcher):
         self._live: dict[int, optuna.Trial] = {}
         self._space = space
         self._sampler = sampler
+        self._prior = prior
         self._storage = storage if storage is not None else InMemoryStorage()
         self._study_name = study_name
         self._max_epochs = max_epochs
@@ -107,8 +111,8 @@ class OptunaSearcher(Searcher):
         if self._points:  # Optuna asks enqueued points first, in order
             self._points -= 1
             trial.set_user_attr(DRAWN_FROM, "warm start")
-        elif (prior := _prior(self._sampler)) is not None:
-            drawn = prior.drew_from_prior(trial.number)
+        elif self._prior is not None:
+            drawn = self._prior.drew_from_prior(trial.number)
             trial.set_user_attr(DRAWN_FROM, "prior" if drawn else "sampler")
         return config
 
@@ -171,13 +175,15 @@ class OptunaSearcher(Searcher):
             self.set_state(pickle.load(f))
 
     def get_state(self) -> dict[str, Any]:
-        # The study is in its storage; the sampler carries its random state.
-        return {"trials": dict(self._trials), "sampler": self._sampler, "points": self._points}
+        # The study is in its storage; the sampler carries its random state. The prior is
+        # pickled with it, in one pickle, so it stays the one inside the sampler.
+        return {"trials": dict(self._trials), "sampler": self._sampler, "prior": self._prior,
+                "points": self._points}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._trials = dict(state["trials"])
-        self._sampler = state["sampler"]
-        self._points = state.get("points", 0)
+        self._sampler, self._prior = state["sampler"], state["prior"]
+        self._points = state["points"]
         self._study = self._open_study()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -196,7 +202,7 @@ class OptunaSearcher(Searcher):
         direction = (optuna.study.StudyDirection.MAXIMIZE if self.mode == "max"
                      else optuna.study.StudyDirection.MINIMIZE)
         directions = [direction]
-        if getattr(self, "_cost_key", None):  # absent from searchers pickled before it
+        if self._cost_key:
             directions.append(optuna.study.StudyDirection.MINIMIZE)
         return optuna.create_study(study_name=self._study_name, storage=self._storage,
                                    sampler=self._sampler, directions=directions,
@@ -241,13 +247,6 @@ def open_journal(path: Path) -> JournalStorage:
     """Optuna's journal file storage at ``path`` (created on first write): safe with several
     writers, and what ``optuna-dashboard PATH`` opens."""
     return JournalStorage(JournalFileBackend(str(path)))
-
-
-def _prior(sampler: optuna.samplers.BaseSampler | None) -> PriorSampler | None:
-    """The :class:`PriorSampler` in ``sampler``'s chain of wrapped samplers (``base``)."""
-    while sampler is not None and not isinstance(sampler, PriorSampler):
-        sampler = getattr(sampler, "base", None)
-    return sampler
 
 
 def _told(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:
