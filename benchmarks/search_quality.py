@@ -74,18 +74,6 @@ if TYPE_CHECKING:
     from mnist_hpo.search.training.data import Split
     from mnist_hpo.spaces import Space
 
-RAY_VARIANTS: dict[str, dict[str, Any]] = {
-    "mnist-hpo": {"warm_start": True},
-    "mnist-hpo-cold": {},
-    "ray-optuna-asha": {"honest_early_stopping": False},
-    "mnist-hpo-asha": {"warm_start": True, "scheduler": "asha", "reduction_factor": 2.0},
-    "mnist-hpo-cold-asha": {"scheduler": "asha", "reduction_factor": 2.0},
-    "mnist-hpo-unplanned": {"warm_start": True, "plan_end": False},
-    "mnist-hpo-cold-unplanned": {"plan_end": False},
-    "mnist-hpo-blind": {"warm_start": True, "sampler_sees_unfinished": False},
-    "mnist-hpo-cold-blind": {"sampler_sees_unfinished": False},
-    "mnist-hpo-cold-startup5": {"tpe_startup": 5},
-}
 FULL = {"subset": 10000, "validation": 5000, "epochs": 9, "budget": 45, "seeds": 5,
         "test": 10000}
 QUICK = {"subset": 400, "validation": 400, "epochs": 2, "budget": 6, "seeds": 1, "test": 1000}
@@ -123,8 +111,8 @@ def run_ray_system(system: str, space: Space, args: argparse.Namespace, seed: in
     from ray import tune
 
     from benchmarks.peers import Ledger
+    from benchmarks.variants import built_as, variant_settings
     from mnist_hpo.search.tune.driver import run_search
-    from mnist_hpo.search.tune.settings import SearchSettings
 
     ledger = Ledger(args.budget)
 
@@ -135,12 +123,12 @@ def run_ray_system(system: str, space: Space, args: argparse.Namespace, seed: in
             ledger.record(trial.trial_id, float(result["val_accuracy"]), dict(trial.config),
                           epoch=int(result["training_iteration"]))
 
-    settings = SearchSettings(
-        space=space, name=f"{system}-{seed}", storage=storage,
+    settings = variant_settings(
+        system, space=space, name=f"{system}-{seed}", storage=storage,
         trials=100_000, epochs=args.epochs, epoch_budget=args.budget, seed=seed,
-        data=args.data, subset=args.subset, validation=args.validation,
-        **({"warm_start": False} | RAY_VARIANTS[system]))
-    run_search(settings, command=["benchmark"], callbacks=[Record()], quiet=True)
+        data=args.data, subset=args.subset, validation=args.validation)
+    with built_as(system):  # a former default: its sampler or scheduler built here
+        run_search(settings, command=["benchmark"], callbacks=[Record()], quiet=True)
     return ledger
 
 
@@ -222,6 +210,7 @@ def main() -> None:
     import ray
 
     from benchmarks.peers import run_keras_tuner, run_one_epoch, run_optuna, run_seed_network
+    from benchmarks.variants import VARIANTS
     from mnist_hpo.search.cli.search import loopback_if_local
     from mnist_hpo.search.training.data import load_mnist, split_mnist
     from mnist_hpo.search.tune.driver import start_ray
@@ -258,11 +247,11 @@ def main() -> None:
                 for system in todo:
                     if (system, seed) in done:
                         continue
-                    if system in RAY_VARIANTS and not ray_started:
+                    if system in VARIANTS and not ray_started:
                         loopback_if_local(None)
                         start_ray(SearchSettings(space=space, name="bench"))  # once for all
                         ray_started = True
-                    if system in RAY_VARIANTS:
+                    if system in VARIANTS:
                         ledger = run_ray_system(system, space, args, seed, tmp)
                     elif system == "keras-tuner":
                         ledger = run_keras_tuner(space, split, epochs=args.epochs,

@@ -322,7 +322,6 @@ class _Search:
     reduction_factor: float = 3.0
     max_concurrent: int | None = None
     epoch_budget: int | None = 38
-    plan_end: bool = True
     goal: _Goal = _Goal()
 
 

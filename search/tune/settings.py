@@ -67,14 +67,6 @@ class SearchSettings:
     max_failures: int = 0
     max_failed_trials: int | None = None
     honest_early_stopping: bool = True
-    #: Whether promotion-type ASHA is told the epoch budget to plan the search's end (no
-    #: flag: ``False`` is how ``benchmarks/search_quality.py`` re-runs the earlier default).
-    plan_end: bool = True
-    #: Whether the sampler sees trials waiting at a rung as pruned at their last epoch
-    #: (search/tune/evidence.py; no flag: ``False`` re-runs the earlier default).
-    sampler_sees_unfinished: bool = True
-    #: TPE's start-up trials (no flag; ``None``: 5 with the warm start, 10 without).
-    tpe_startup: int | None = None
     warm_start: bool = True
     objective: str = "accuracy"
     max_params: int | None = None
