@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine
 from benchmarks.search_overhead import MemoryProbe
-from mnist_hpo.reports.status import SearchStatus
+from mnist_hpo.search.experiment import SearchStatus
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 ROOT = Path(__file__).resolve().parents[1]

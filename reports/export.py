@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_hpo.reports.records import CHECKPOINT_MODEL, Experiment, ExperimentError, TrialRecord
+from mnist_hpo.search.experiment import Experiment, ExperimentError, TrialRecord
+from mnist_hpo.search.experiment.names import CHECKPOINT_MODEL
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from mnist_hpo.reports.export import (
     verify_in_fresh_process,
     write_predictions,
 )
-from mnist_hpo.reports.records import Experiment, ExperimentError, TrialRecord
+from mnist_hpo.search.experiment import Experiment, ExperimentError, TrialRecord
 
 #: Trials considered, the best by recorded val_accuracy first: the rest are never picked
 #: in practice and each costs a load and two predictions.

@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mnist_hpo.reports.records import Experiment, ExperimentError, TrialRecord
+from mnist_hpo.search.experiment import Experiment, ExperimentError, TrialRecord
 
 FORMATS = ("table", "csv", "json", "markdown")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mnist_hpo.reports.records import Experiment, ExperimentError, TrialRecord
+from mnist_hpo.search.experiment import Experiment, ExperimentError, TrialRecord
 
 #: Cost names users type → the key trials record them under, and how to say it.
 COSTS: dict[str, tuple[str, str]] = {

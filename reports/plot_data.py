@@ -7,7 +7,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mnist_hpo.reports.records import Experiment, TrialRecord, TrialState
+from mnist_hpo.search.experiment import Experiment, TrialRecord, TrialState
 
 if TYPE_CHECKING:
     import optuna
@@ -108,11 +108,11 @@ def _importances(experiment: Experiment, searched: list[str]) -> dict[str, float
 
 def importance_study(experiment: Experiment, searched: list[str]) -> optuna.Study:
     """An in-memory Optuna study of the experiment's ended trials, each told as it ended
-    (:func:`mnist_hpo.reports.optuna_trials.to_optuna_trial`): importance is computed over the
-    completed ones, not over early-stopped trials' short-run scores."""
+    (:func:`mnist_hpo.search.experiment.optuna_trials.to_optuna_trial`): importance is
+    computed over the completed ones, not over early-stopped trials' short-run scores."""
     import optuna
 
-    from mnist_hpo.reports.optuna_trials import to_optuna_trial
+    from mnist_hpo.search.experiment.optuna_trials import to_optuna_trial
     from mnist_hpo.spaces import space_from_dict
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

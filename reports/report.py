@@ -12,7 +12,7 @@ import numpy as np
 
 from mnist_hpo.reports import pareto, plot_data, plots
 from mnist_hpo.reports.leaderboard import leaderboard_rows, render
-from mnist_hpo.reports.records import Experiment, tally_text
+from mnist_hpo.search.experiment import Experiment, tally_text
 
 PREDICTIONS = "test_predictions.npz"
 EXPORT_DIRS = ("export", "export-ensemble")  # export's default folders, single and ensemble

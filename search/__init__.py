@@ -8,6 +8,8 @@
 - ``cli``: what the user types (``mnist-hpo``).
 
 ``errors`` (the exceptions whose message is for the user) and ``outputs`` (folders and
-files a run writes) serve all three. ``mnist_hpo.reports`` reads what a search wrote and
-never imports ``tune`` or ``cli``.
+files a run writes) serve all three. ``policy`` holds the search's decisions (pure, no
+Ray). ``experiment`` is the experiment folder's format, in one place: ``tune`` writes with
+it, and ``mnist_hpo.reports``, which reads what a search wrote and never imports ``tune`` or
+``cli``, reads with it.
 """

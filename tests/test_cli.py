@@ -13,8 +13,8 @@ import yaml
 from conftest import run_cli
 
 from mnist_hpo.reports import TrialState
-from mnist_hpo.reports.status import SearchStatus
 from mnist_hpo.search.cli.main import main
+from mnist_hpo.search.experiment import SearchStatus
 from mnist_hpo.spaces import load_space
 
 

@@ -13,7 +13,7 @@ from conftest import REPO, run_cli
 from ray._private.utils import get_num_cpus
 
 from mnist_hpo.reports import TrialState, load_experiment
-from mnist_hpo.reports.records import STOPPED_MARK
+from mnist_hpo.search.experiment.names import STOPPED_MARK
 
 pytestmark = pytest.mark.slow
 

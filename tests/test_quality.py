@@ -8,7 +8,8 @@ import sys
 import pytest
 from conftest import REPO
 
-FOLDERS = ("search", "search/cli", "search/training", "search/tune", "spaces", "reports")
+FOLDERS = ("search", "search/cli", "search/training", "search/tune", "search/policy",
+           "search/experiment", "spaces", "reports")
 
 
 def test_ruff_clean() -> None:

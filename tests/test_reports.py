@@ -14,7 +14,7 @@ import pytest
 from conftest import CLI, REPO, run_cli
 
 from mnist_hpo.reports import ExperimentError, TrialState, leaderboard_rows, load_experiment, render
-from mnist_hpo.reports.records import STOPPED_MARK
+from mnist_hpo.search.experiment.names import STOPPED_MARK
 
 COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second",
            "epoch", "done", "training_iteration", "trial_id", "time_total_s", "node_ip"]

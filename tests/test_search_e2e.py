@@ -13,7 +13,7 @@ import optuna
 import pytest
 from conftest import run_cli
 
-from mnist_hpo.reports.records import CHECKPOINT_MODEL
+from mnist_hpo.search.experiment.names import CHECKPOINT_MODEL
 from mnist_hpo.search.training.data import load_mnist, scale_images
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from mnist_hpo.search.tune.factories import JOURNAL, make_searcher
+from mnist_hpo.search.experiment.names import JOURNAL
+from mnist_hpo.search.tune.factories import make_searcher
 from mnist_hpo.search.tune.searcher import OptunaSearcher, close_unfinished_trials
 from mnist_hpo.search.tune.settings import SearchSettings
 from mnist_hpo.spaces import load_space

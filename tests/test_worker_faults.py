@@ -36,9 +36,8 @@ import pytest
 from conftest import CLI
 
 from mnist_hpo.reports import TrialState, leaderboard_rows, load_experiment
-from mnist_hpo.reports.records import CHECKPOINT_STATE
-from mnist_hpo.reports.trial_files import read_progress, read_results
-from mnist_hpo.search.tune.factories import JOURNAL
+from mnist_hpo.search.experiment.names import CHECKPOINT_STATE, JOURNAL
+from mnist_hpo.search.experiment.trial_files import read_progress, read_results
 from mnist_hpo.search.tune.searcher import RAY_TRIAL_ID, epoch_values, open_journal
 
 pytestmark = [pytest.mark.slow, pytest.mark.load]

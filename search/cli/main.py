@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
 
-from mnist_hpo.reports.records import ExperimentError
 from mnist_hpo.search.cli import replay, reports, search, spaces, train
 from mnist_hpo.search.errors import DataError, UsageError
+from mnist_hpo.search.experiment import ExperimentError
 from mnist_hpo.search.training.runtime import VERBOSE_ENV, verbose
 from mnist_hpo.spaces import SpaceError
 

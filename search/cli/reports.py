@@ -90,8 +90,7 @@ def add_parsers(sub: Any) -> None:
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     from mnist_hpo.reports.leaderboard import leaderboard_rows, render
-    from mnist_hpo.reports.records import load_experiment
-    from mnist_hpo.reports.status import SearchStatus
+    from mnist_hpo.search.experiment import SearchStatus, load_experiment
 
     while True:
         experiment = load_experiment(args.experiment)
@@ -125,8 +124,8 @@ def pareto_rows(experiment: Any, rows: list[dict[str, Any]], cost: str
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from mnist_hpo.reports.records import load_experiment
     from mnist_hpo.reports.report import write_report
+    from mnist_hpo.search.experiment import load_experiment
 
     experiment = load_experiment(args.experiment)
     out = Path(args.out) if args.out else experiment.path / "report"
@@ -138,7 +137,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from mnist_hpo.reports.export import INPUT, ExportError, export_trial
-    from mnist_hpo.reports.records import load_experiment
+    from mnist_hpo.search.experiment import load_experiment
 
     experiment = load_experiment(args.experiment)
     limits = {name: value for name, value in (("params", args.max_params),

@@ -9,13 +9,13 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from mnist_hpo.reports.status import SearchStatus
 from mnist_hpo.search.cli.args import (
     add_data_options,
     add_experiment_argument,
     positive_float,
     positive_int,
 )
+from mnist_hpo.search.experiment import SearchStatus
 from mnist_hpo.search.tune.settings import SCHEDULERS, SearchSettings, parse_duration
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def loopback_if_local(address: str | None) -> None:
 
 def recorded_address(experiment: str) -> str | None:
     """The cluster address an experiment ran on (``None``: a local runtime, or unreadable)."""
-    from mnist_hpo.reports.records import ExperimentError, read_manifest
+    from mnist_hpo.search.experiment import ExperimentError, read_manifest
 
     try:
         address = read_manifest(experiment)["resources"]["address"]
@@ -209,7 +209,7 @@ def exit_code(outcome: SearchOutcome) -> int:
 def print_next_steps(experiment: str) -> None:
     """The leaderboard's top rows and the commands a user runs next."""
     from mnist_hpo.reports.leaderboard import leaderboard_rows, render
-    from mnist_hpo.reports.records import ExperimentError, load_experiment
+    from mnist_hpo.search.experiment import ExperimentError, load_experiment
 
     try:
         rows = leaderboard_rows(load_experiment(experiment), top=5)

@@ -12,7 +12,7 @@ from typing import Any
 from ray import tune
 from ray.tune.experiment import Trial
 
-from mnist_hpo.reports.records import STOPPED_MARK
+from mnist_hpo.search.experiment.names import STOPPED_MARK, TIME_BUDGET_FILE
 from mnist_hpo.search.tune.settings import METRIC
 
 
@@ -164,13 +164,6 @@ class EpochBudget(tune.Stopper):
 
     def stop_all(self) -> bool:
         return self.limit is not None and self.spent >= self.limit
-
-
-#: In the experiment folder: the time budget, the seconds left of it, whether it ran out
-#: (JSON). Not named *.json: on resume Ray copies the experiment folder's *.json and *.pkl
-#: into its staging folder and back over the originals at every sync, which would put
-#: the interrupted run's copy back over this run's.
-TIME_BUDGET_FILE = "time_budget"
 
 
 class TimeBudget(tune.Stopper):

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mnist_hpo.reports.records import read_manifest
-from mnist_hpo.reports.status import SearchStatus
 from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.experiment import SearchStatus, read_manifest
+from mnist_hpo.search.experiment.names import MANIFEST
 from mnist_hpo.search.training.data import Split, load_mnist, recorded_split, split_mnist
 from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
 from mnist_hpo.search.tune.manifest import (
-    MANIFEST,
     build_manifest,
     finish_manifest,
     settings_from_manifest,

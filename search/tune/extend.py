@@ -18,15 +18,19 @@ from typing import Any
 
 import optuna
 
-from mnist_hpo.reports import TrialRecord, load_experiment
-from mnist_hpo.reports.optuna_trials import to_optuna_trial
-from mnist_hpo.reports.records import read_manifest
-from mnist_hpo.reports.status import SearchStatus
 from mnist_hpo.search.errors import UsageError
+from mnist_hpo.search.experiment import (
+    SearchStatus,
+    TrialRecord,
+    load_experiment,
+    read_manifest,
+)
+from mnist_hpo.search.experiment.names import JOURNAL
+from mnist_hpo.search.experiment.optuna_trials import to_optuna_trial
 from mnist_hpo.search.training.data import recorded_split
 from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
 from mnist_hpo.search.tune.driver import new_tuner, run_tuner
-from mnist_hpo.search.tune.factories import JOURNAL, Extension
+from mnist_hpo.search.tune.factories import Extension
 from mnist_hpo.search.tune.manifest import settings_from_manifest
 from mnist_hpo.search.tune.outcome import SearchOutcome
 from mnist_hpo.search.tune.progress import Display, Progress, ProgressCallback

@@ -13,6 +13,7 @@ from ray import tune
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from mnist_hpo.search.experiment.names import JOURNAL
 from mnist_hpo.search.policy import Policy, policy_settings
 from mnist_hpo.search.tune.callbacks import (
     EpochBudget,
@@ -29,8 +30,6 @@ from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
 from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
 from mnist_hpo.spaces import resolve_config
 from mnist_hpo.spaces.cost import cheapest
-
-JOURNAL = "optuna.journal"
 
 
 @dataclass(frozen=True)

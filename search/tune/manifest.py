@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mnist_hpo.search.experiment.names import JOURNAL
 from mnist_hpo.search.outputs import versions, write_json
 from mnist_hpo.search.training.data import MnistData, Split
-from mnist_hpo.search.tune.factories import JOURNAL, sampler_settings, warm_start_points
+from mnist_hpo.search.tune.factories import sampler_settings, warm_start_points
 from mnist_hpo.search.tune.settings import ASHA_SCHEDULERS, METRIC, MODE, SearchSettings
 from mnist_hpo.spaces import space_from_dict
 
-MANIFEST = "search.json"
 #: ``--scheduler`` → the scheduler type ``search.json`` names (and back, to resume). The
 #: names are the experiment folder's format, kept as earlier versions wrote them; the rules
 #: themselves are the policy's (``search/policy/``, behind ``search/tune/scheduler.py``).

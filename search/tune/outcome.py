@@ -7,10 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mnist_hpo.reports.records import TrialRecord, TrialState
-from mnist_hpo.reports.status import SearchStatus
+from mnist_hpo.search.experiment import SearchStatus, TrialRecord, TrialState, load_experiment
+from mnist_hpo.search.experiment.names import JOURNAL, MANIFEST
 from mnist_hpo.search.tune.callbacks import time_budget_state
-from mnist_hpo.search.tune.manifest import MANIFEST, finish_manifest
+from mnist_hpo.search.tune.manifest import finish_manifest
 from mnist_hpo.search.tune.settings import SearchSettings
 
 
@@ -21,7 +21,7 @@ class SearchOutcome:
     experiment: str
     status: SearchStatus
     planned: int
-    #: Trials by state, as the leaderboard states them (:func:`mnist_hpo.reports.tally`).
+    #: Trials by state, as the leaderboard states them (:func:`mnist_hpo.search.experiment.tally`).
     tally: dict[TrialState, int]
     best_trial: int | None
     best_score: float | None
@@ -51,12 +51,9 @@ def conclude(experiment: Path, settings: SearchSettings, elapsed: float,
               manifest: dict[str, Any]) -> SearchOutcome:
     """How the search ended and its best trial, from the experiment folder through the
     records the leaderboard reads; written into the manifest."""
-    from mnist_hpo.reports import load_experiment
-
     records = load_experiment(experiment)  # the manifest still says running
     status = _ending(records.trials, settings, experiment, elapsed)
     if status.concluded:
-        from mnist_hpo.search.tune.factories import JOURNAL
         from mnist_hpo.search.tune.searcher import close_unfinished_trials
 
         close_unfinished_trials(experiment / JOURNAL)

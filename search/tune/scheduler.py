@@ -41,8 +41,8 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from mnist_hpo.reports.records import COST_KEYS
-from mnist_hpo.reports.trial_files import read_epochs
+from mnist_hpo.search.experiment.names import COST_KEYS
+from mnist_hpo.search.experiment.trial_files import read_epochs
 from mnist_hpo.search.policy import Admission, Policy, Snapshot, TrialState, TrialView
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from mnist_hpo.reports.records import COST_KEYS
+from mnist_hpo.search.experiment.names import COST_KEYS
 from mnist_hpo.search.tune.objective import COST_ATTR, constraint_values
 from mnist_hpo.search.tune.prior import PriorSampler
 

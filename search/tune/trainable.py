@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray import tune
 
-from mnist_hpo.reports.records import CHECKPOINT_MODEL, CHECKPOINT_STATE
+from mnist_hpo.search.experiment.names import CHECKPOINT_MODEL, CHECKPOINT_STATE
 from mnist_hpo.search.training.data import Split
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 

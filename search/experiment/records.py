@@ -1,6 +1,7 @@
-"""Experiment folder → plain trial records. The one place that knows Ray Tune's file layout.
+"""Experiment folder → plain trial records. The one place that reads a folder as trials.
 
-Everything else in ``reports`` works on :class:`TrialRecord`s, so it runs without
+The leaderboard, plots, report and export (``mnist_hpo.reports``) and the driver's
+conclusion (``search/tune/outcome.py``) work on :class:`TrialRecord`s, so they run without
 TensorFlow or Ray, on a finished experiment or on one whose trials are still writing.
 """
 
@@ -14,8 +15,17 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from mnist_hpo.reports.status import SearchStatus
-from mnist_hpo.reports.trial_files import (
+from mnist_hpo.search.experiment.names import (
+    CHECKPOINT_STATE,
+    COST_KEYS,
+    ERROR,
+    MANIFEST,
+    PARAMS,
+    STOPPED_MARK,
+    TRIAL_PREFIX,
+)
+from mnist_hpo.search.experiment.status import SearchStatus
+from mnist_hpo.search.experiment.trial_files import (
     epochs_of,
     last_error,
     number,
@@ -24,19 +34,6 @@ from mnist_hpo.reports.trial_files import (
 )
 
 log = logging.getLogger(__name__)
-
-MANIFEST = "search.json"
-#: A trial checkpoint holds the model and, beside it, which epoch it is:
-#: ``{"epoch": 3, "val_accuracy": 0.9881}`` (written by the trainable, read back here).
-CHECKPOINT_MODEL = "model.keras"
-CHECKPOINT_STATE = "state.json"
-#: In a trial's folder: Ray ended the trial without a last ``done`` row, as it does for a
-#: trial stopped while paused at a rung (``--scheduler asha-promotion``): it was stopped.
-STOPPED_MARK = "stopped"
-#: What a trial's model costs, measured on its worker after its first epoch: parameters,
-#: ``.keras`` bytes, milliseconds per image at batch 1 and 256 (medians).
-COST_KEYS = ("params", "file_bytes", "latency_ms_batch_1", "latency_ms_batch_256")
-
 
 class ExperimentError(ValueError):
     """The experiment folder cannot be read as a search: one line, exit 2."""
@@ -194,8 +191,8 @@ def load_experiment(path: str | Path) -> Experiment:
     status = SearchStatus.of(manifest)
     max_epochs = int(manifest.get("budget", {}).get("epochs", 0))
     trials, skipped = [], []
-    for folder in sorted(root.glob("trial_*")):
-        if not (folder / "params.json").exists() and not (folder / "error.txt").exists():
+    for folder in sorted(root.glob(f"{TRIAL_PREFIX}*")):
+        if not (folder / PARAMS).exists() and not (folder / ERROR).exists():
             continue  # created but not started yet: nothing to show
         try:
             trials.append(_read_trial(folder, max_epochs, status))
@@ -235,7 +232,7 @@ def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> T
     rows = read_rows(folder)
     epochs = epochs_of(rows)
     last = rows[-1] if rows else {}
-    error_file = folder / "error.txt"
+    error_file = folder / ERROR
     errors = error_file.read_text(errors="replace") if error_file.exists() else ""
     # Ray appends "Failure # N (occurred at ...)" and the error for every failed attempt.
     failures = sum(1 for ln in errors.splitlines() if ln.startswith("Failure #"))
@@ -256,7 +253,7 @@ def _read_trial(folder: Path, max_epochs: int, search_status: SearchStatus) -> T
     else:
         state, error = TrialState.RUNNING, None
     return TrialRecord(
-        number=int(folder.name.removeprefix("trial_")),
+        number=int(folder.name.removeprefix(TRIAL_PREFIX)),
         trial_id=str(last.get("trial_id", "")),
         params=params, epochs=epochs, state=state, error=error,
         wall_time_s=number(last.get("time_total_s")) if rows else 0.0,

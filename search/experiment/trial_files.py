@@ -1,7 +1,7 @@
 """One trial folder's files as Ray Tune writes them: ``progress.csv`` and ``result.json``
 (a row per reported epoch, the latter with the configuration), ``params.json`` and
-``error.txt``. ``records`` builds trial records from these; the promotion-type scheduler
-reads a restored trial's epochs with :func:`read_epochs`.
+``error.txt``. :mod:`.records` builds trial records from these; the scheduler
+(``search/tune/scheduler.py``) reads a restored trial's epochs with :func:`read_epochs`.
 
 Ray writes these files in a staging folder and copies them into the experiment folder at
 each experiment checkpoint, rewriting each file. A driver killed during that copy leaves
@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second")
+from mnist_hpo.search.experiment.names import EPOCH_KEYS, PARAMS, PROGRESS, RESULT
 
 
 def read_epochs(folder: Path) -> list[dict[str, float]]:
@@ -36,8 +36,8 @@ def read_rows(folder: Path) -> list[dict[str, str]]:
     Raises:
         ValueError: a report before the last has no val_accuracy.
     """
-    from_csv = read_progress(folder / "progress.csv")
-    from_json = [_as_row(r) for r in read_results(folder / "result.json")]
+    from_csv = read_progress(folder / PROGRESS)
+    from_json = [_as_row(r) for r in read_results(folder / RESULT)]
     return from_json if len(from_json) > len(from_csv) else from_csv
 
 
@@ -48,14 +48,14 @@ def read_params(folder: Path) -> dict[str, Any]:
     Raises:
         ValueError: ``params.json`` is corrupt and no report carries the configuration.
     """
-    params_file = folder / "params.json"
+    params_file = folder / PARAMS
     if not params_file.exists():
         return {}  # a trial that failed before it started has an error.txt only
     try:
         params: dict[str, Any] = json.loads(params_file.read_text())
         return params
     except json.JSONDecodeError as err:
-        for report in read_results(folder / "result.json"):
+        for report in read_results(folder / RESULT):
             if isinstance(report.get("config"), dict):
                 return dict(report["config"])
         raise ValueError(f"corrupt params.json ({err.msg})") from None

@@ -2,11 +2,11 @@
 
 Used wherever a study is rebuilt from an experiment folder: the report's importance figure
 and ``mnist-hpo extend`` (which warm-starts its sampler from the earlier trials). The rule is
-the searcher's own: a trial that ran every epoch is COMPLETE with its best epoch's score; one
-stopped early (by the scheduler, or cut by the budget) is PRUNED with its per-epoch scores as
-intermediate values (never COMPLETE with a short run's score, which would teach the sampler
-that short training is what good configurations look like); one that errored, or never
-reported, is FAIL.
+the searcher's own (``search/tune/searcher.py``): a trial that ran every epoch is COMPLETE
+with its best epoch's score; one stopped early (by the scheduler, or cut by the budget) is
+PRUNED with its per-epoch scores as intermediate values (never COMPLETE with a short run's
+score, which would teach the sampler that short training is what good configurations look
+like); one that errored, or never reported, is FAIL.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 
-from mnist_hpo.reports.records import TrialRecord, TrialState
+from mnist_hpo.search.experiment.records import TrialRecord, TrialState
 
 
 def to_optuna_trial(record: TrialRecord, distributions: Mapping[str, Any]
