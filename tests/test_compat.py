@@ -27,7 +27,6 @@ from conftest import REPO
 from optuna.distributions import FloatDistribution
 
 from mnist_hpo.search.tune import compat
-from mnist_hpo.search.tune.callbacks import TimeBudget
 from mnist_hpo.search.tune.factories import TPE_OPTIONS
 
 
@@ -88,22 +87,6 @@ def test_ray_keeps_a_local_runtime_on_loopback_at_its_switch() -> None:
     if said != f"{compat.RAY_LOOPBACK_ONLY} False 127.0.0.1":
         moved("ray", f"{compat.RAY_LOOPBACK_ONLY}=0 no longer keeps a local runtime on "
                      f"127.0.0.1 (ray_constants, services say: {said})", "RAY_LOOPBACK_ONLY")
-
-
-# A pickle made before TimeBudget stopped reading Ray's private fields (a search begun by an
-# earlier version, resumed) goes on as it would have.
-
-def test_a_time_budget_pickled_as_rays_timeout_stopper_goes_on_with_what_was_left() -> None:
-    old = TimeBudget.__new__(TimeBudget)
-    old.__setstate__({"_timeout_seconds": 30.0, "_budget": 12.0, "_last_check": None,
-                      "experiment": None, "_written": None, "_said_spent": False})
-    now = [0.0]
-    old.clock = lambda: now[0]
-    assert not old.stop_all()
-    now[0] += 11
-    assert not old.stop_all()
-    now[0] += 1
-    assert old.stop_all() and (old.seconds, old.left) == (30.0, 0.0)
 
 
 # No private use outside compat.py.

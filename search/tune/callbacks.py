@@ -222,11 +222,6 @@ class TimeBudget(tune.Stopper):
         return {"seconds": self.seconds, "left": self.left, "experiment": self.experiment}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        if "left" not in state:
-            # Pickled when this was a subclass of Ray 2.60's TimeoutStopper (a search begun
-            # by an earlier version, resumed): the budget and what was left, in its fields.
-            state = {"seconds": state["_timeout_seconds"], "left": state["_budget"],
-                     "experiment": state.get("experiment")}
         self.seconds, self.left = state["seconds"], state["left"]
         self.experiment = state["experiment"]
         self.clock = time.monotonic

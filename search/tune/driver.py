@@ -20,6 +20,7 @@ from mnist_hpo.search.training.data import Split, load_mnist, recorded_split, sp
 from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
 from mnist_hpo.search.tune.manifest import (
     build_manifest,
+    check_state_format,
     finish_manifest,
     settings_from_manifest,
 )
@@ -98,7 +99,8 @@ def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
     from their last checkpoint, and new trials are started up to the planned count.
 
     Raises:
-        UsageError: not an experiment, already finished, or no Ray state to restore.
+        UsageError: not an experiment, already finished, no Ray state to restore, or a
+            state another version of mnist-hpo wrote (``manifest.STATE_FORMAT``).
         DataError: the data is not the file the search started with (SHA-256 differs).
     """
     experiment = Path(path).expanduser().resolve()
@@ -111,6 +113,8 @@ def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
         # Its unfinished trials were told to Optuna as stopped: they cannot go on.
         raise UsageError(f"{experiment}: this search ended ({status.value}); add trials "
                          f"with `mnist-hpo extend {experiment} --trials N`")
+    # Before anything is unpickled or rebuilt: nothing here reads an earlier version's state.
+    check_state_format(manifest, experiment)
     settings = settings_from_manifest(manifest, storage=str(experiment.parent))
     split = recorded_split(manifest["data"], data)
 
@@ -123,8 +127,9 @@ def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
             return tune.Tuner.restore(str(experiment), trainable=trainable(settings, split),
                                       resume_unfinished=True, resume_errored=False)
         except (ModuleNotFoundError, AttributeError) as err:
-            # Ray's pickles name our modules; an experiment written before a module moved
-            # cannot be unpickled by this version. Its records are plain files and still open.
+            # Ray's pickles name our modules and classes: a state that names one this
+            # version does not have (its format number notwithstanding) cannot be unpickled.
+            # Its records are plain files and still open.
             raise UsageError(f"{experiment}: its Ray Tune state was written by another version "
                              f"of mnist-hpo ({err}); it cannot be resumed here, but "
                              f"leaderboard, report and export read it") from None
@@ -166,7 +171,6 @@ def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
     started_ray = not ray.is_initialized()
     if started_ray:
         start_ray(settings)
-    start = time.monotonic()
     # A trial started just before a budget ran out has no result file; Ray warns that it
     # "failed to fetch metrics". The records below count that trial as stopped, so the
     # warning only alarms (a failed trial is still reported, from its own error).
@@ -179,10 +183,9 @@ def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
         analysis_log.removeFilter(unreported)
         if started_ray:
             ray.shutdown()
-    elapsed = time.monotonic() - start
     if experiment is None:
         return from_grid(grid, where, settings)
-    return conclude(experiment, settings, elapsed, manifest)
+    return conclude(experiment, settings, manifest)
 
 
 def start_ray(settings: SearchSettings) -> None:

@@ -31,7 +31,7 @@ from mnist_hpo.search.training.data import recorded_split
 from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
 from mnist_hpo.search.tune.driver import new_tuner, run_tuner
 from mnist_hpo.search.tune.factories import Extension
-from mnist_hpo.search.tune.manifest import settings_from_manifest
+from mnist_hpo.search.tune.manifest import STATE_FORMAT, settings_from_manifest
 from mnist_hpo.search.tune.outcome import SearchOutcome
 from mnist_hpo.search.tune.progress import Display, Progress, ProgressCallback
 from mnist_hpo.search.tune.searcher import open_journal
@@ -80,6 +80,7 @@ def extend_search(path: str | Path, trials: int, space: str | None = None,
         "space": new_space.name, "optuna_study": study_name, "told": told,
         "outside_space": outside}]
     manifest["status"] = SearchStatus.RUNNING.value
+    manifest["state_format"] = STATE_FORMAT  # the Ray state is this run's from here on
     extension = Extension(study_name=study_name, trials=trials, offset=offset)
 
     progress = Progress.of(settings, planned=trials, experiment=experiment)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.experiment.names import JOURNAL
 from mnist_hpo.search.outputs import versions, write_json
 from mnist_hpo.search.training.data import MnistData, Split
@@ -19,6 +20,14 @@ from mnist_hpo.spaces import space_from_dict
 #: themselves are the policy's (``search/policy/``, behind ``search/tune/scheduler.py``).
 SCHEDULER_TYPES = {"asha": "ASHAScheduler", "asha-promotion": "PromotingASHA",
                    "fifo": "FIFOScheduler"}
+#: The format of what a search leaves for ``mnist-hpo resume``: the objects Ray pickles into
+#: the experiment folder (the searcher, the scheduler and its policy, the stoppers, the
+#: callbacks) and the fields of ``search.json`` its settings are rebuilt from. Recorded in
+#: ``search.json`` (``state_format``) when a search starts; ``resume`` refuses a folder
+#: with another one, or none (written before it was recorded), in one line: nothing here
+#: reads an earlier version's state. Raise it whenever one of those changes so that an
+#: earlier folder's state would not unpickle, or would unpickle as something else.
+STATE_FORMAT = 1
 def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
                    experiment: str, command: list[str] | None = None) -> dict[str, Any]:
     """The manifest written when a search starts; :func:`finish_manifest` completes it."""
@@ -63,34 +72,67 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
                  "validation": settings.validation, "split_seed": settings.seed},
         "optuna_journal": JOURNAL,
         "versions": versions(),
+        "state_format": STATE_FORMAT,
     }
 
 
+def check_state_format(manifest: dict[str, Any], experiment: Path) -> None:
+    """Refuse a folder whose Ray Tune state another version of mnist-hpo wrote.
+
+    Raises:
+        UsageError: ``search.json`` records another :data:`STATE_FORMAT`, or none.
+    """
+    found = manifest.get("state_format")
+    if found != STATE_FORMAT:
+        written = "none recorded" if found is None else f"format {found}"
+        raise UsageError(f"{experiment}: its Ray Tune state was written by another version "
+                         f"of mnist-hpo ({written}; this version resumes format "
+                         f"{STATE_FORMAT}); it cannot be resumed here, but leaderboard, "
+                         f"report and export read it")
+
+
 def settings_from_manifest(manifest: dict[str, Any], storage: str) -> SearchSettings:
-    """The :class:`SearchSettings` a manifest was written from (to resume that search)."""
+    """The :class:`SearchSettings` a manifest was written from (to resume or extend that
+    search).
+
+    Raises:
+        UsageError: a field this version writes is missing (another version wrote it).
+    """
+    try:
+        return _settings(manifest, storage)
+    except KeyError as err:
+        raise UsageError(f"search.json has no {err} field: written by another version of "
+                         f"mnist-hpo, whose search this version cannot rebuild") from None
+
+
+def _settings(manifest: dict[str, Any], storage: str) -> SearchSettings:
     space_yaml = {k: v for k, v in manifest["space"].items() if k != "source"}
     scheduler, sampler = manifest["scheduler"], manifest["sampler"]
     budget, resources, data = manifest["budget"], manifest["resources"], manifest["data"]
-    objective = manifest.get("objective") or {}  # absent before --objective existed
+    objective = manifest["objective"]
+    kinds = {v: k for k, v in SCHEDULER_TYPES.items()}
+    if scheduler["type"] not in kinds:
+        raise UsageError(f"search.json: unknown scheduler type {scheduler['type']!r} "
+                         f"(known: {', '.join(kinds)})")
     return SearchSettings(
-        space=space_from_dict(space_yaml, source=manifest["space"].get("source", "search.json")),
+        space=space_from_dict(space_yaml, source=manifest["space"]["source"]),
         name=manifest["name"], storage=storage, trials=budget["trials"], epochs=budget["epochs"],
-        scheduler={v: k for k, v in SCHEDULER_TYPES.items()}[scheduler["type"]],
-        grace_period=scheduler.get("grace_period", 1),
-        reduction_factor=scheduler.get("reduction_factor", 3.0),  # fifo records none
+        scheduler=kinds[scheduler["type"]],
+        grace_period=scheduler.get("grace_period", 1),  # FIFO records no rungs
+        reduction_factor=scheduler.get("reduction_factor", 3.0),
         sampler="tpe" if sampler["type"] == "TPESampler" else "random",
         cpus_per_trial=resources["cpus_per_trial"], gpus_per_trial=resources["gpus_per_trial"],
         max_concurrent=budget["max_concurrent"], time_budget_s=budget["time_budget_s"],
-        epoch_budget=budget.get("epoch_budget"),
+        epoch_budget=budget["epoch_budget"],
         seed=manifest["seed"],
         address=None if resources["address"] == "local" else resources["address"],
         data=data["source"], subset=data["subset"], validation=data["validation"],
         reuse_workers=resources["reuse_workers"], max_failures=resources["max_failures"],
-        max_failed_trials=resources.get("max_failed_trials"),
-        honest_early_stopping=sampler.get("early_stopped_trials_told_as") != "COMPLETE",
-        warm_start=bool(manifest.get("warm_start", True)),
-        objective=objective.get("flag", "accuracy"), max_params=objective.get("max_params"),
-        max_latency_ms=objective.get("max_latency_ms"))
+        max_failed_trials=resources["max_failed_trials"],
+        honest_early_stopping=sampler["early_stopped_trials_told_as"] != "COMPLETE",
+        warm_start=bool(manifest["warm_start"]),
+        objective=objective["flag"], max_params=objective["max_params"],
+        max_latency_ms=objective["max_latency_ms"])
 
 
 def finish_manifest(path: Path, manifest: dict[str, Any], **outcome: Any) -> None:

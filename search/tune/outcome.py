@@ -47,12 +47,12 @@ class SearchOutcome:
 _UNENDED = (TrialState.RUNNING, TrialState.INTERRUPTED)
 
 
-def conclude(experiment: Path, settings: SearchSettings, elapsed: float,
-              manifest: dict[str, Any]) -> SearchOutcome:
+def conclude(experiment: Path, settings: SearchSettings, manifest: dict[str, Any]
+             ) -> SearchOutcome:
     """How the search ended and its best trial, from the experiment folder through the
     records the leaderboard reads; written into the manifest."""
     records = load_experiment(experiment)  # the manifest still says running
-    status = _ending(records.trials, settings, experiment, elapsed)
+    status = _ending(records.trials, settings, experiment)
     if status.concluded:
         from mnist_hpo.search.tune.searcher import close_unfinished_trials
 
@@ -77,8 +77,8 @@ def conclude(experiment: Path, settings: SearchSettings, elapsed: float,
     return replace(outcome, tally=tally)
 
 
-def _ending(trials: list[TrialRecord], settings: SearchSettings, experiment: Path,
-            elapsed: float) -> SearchStatus:
+def _ending(trials: list[TrialRecord], settings: SearchSettings, experiment: Path
+            ) -> SearchStatus:
     """Why the search ended, from its trials as they stand and its budgets."""
     done = [t for t in trials if t.state is not TrialState.RUNNING]
     failed = [t for t in trials if t.state is TrialState.ERRORED]
@@ -88,18 +88,16 @@ def _ending(trials: list[TrialRecord], settings: SearchSettings, experiment: Pat
         return SearchStatus.FAILURE_BUDGET
     if settings.epoch_budget and sum(t.epochs_run for t in trials) >= settings.epoch_budget:
         return SearchStatus.EPOCH_BUDGET
-    if settings.time_budget_s and _time_budget_reached(experiment, settings.time_budget_s,
-                                                      elapsed):
+    if settings.time_budget_s and _time_budget_reached(experiment):
         return SearchStatus.TIME_BUDGET
     return SearchStatus.INTERRUPTED
 
 
-def _time_budget_reached(experiment: Path, budget_s: float, elapsed: float) -> bool:
-    """Whether Ray's time budget, which a resumed search carries on, ended the search:
-    :class:`TimeBudget` writes it down. An experiment begun by an earlier version has Ray's
-    own stopper, which does not: this run's clock is all there is to go by."""
+def _time_budget_reached(experiment: Path) -> bool:
+    """Whether the time budget, which a resumed search carries on, ended the search:
+    :class:`TimeBudget` writes it down at Ray's first check and whenever it runs out."""
     state = time_budget_state(experiment)
-    return bool(state.get("reached")) if state else elapsed >= budget_s * 0.98
+    return bool(state and state.get("reached"))
 
 
 def from_grid(grid: Any, where: str, settings: SearchSettings) -> SearchOutcome:
