@@ -54,19 +54,21 @@ def test_optuna_tpe_reads_trials_through_the_study_view(directions: list[str]) -
     asked = study.get_trials(deepcopy=False)[-1]
     read: list[int] = []
 
-    def seen(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
-        read.append(trial.number)
-        return trial
+    def seen(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+        read.extend(t.number for t in trials)
+        return trials
 
-    view: Any = compat.SamplerStudyView(study, seen)
+    def view() -> Any:  # a fresh one per call: a view maps a shared read only once
+        return compat.SamplerStudyView(study, seen)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group
         tpe = optuna.samplers.TPESampler(seed=0, **TPE_OPTIONS)
     # What mnist-hpo's searches call, each of which must see the trials through the view.
     calls = {
-        "infer_relative_search_space": lambda: tpe.infer_relative_search_space(view, asked),
-        "sample_relative": lambda: tpe.sample_relative(view, asked, {"x": x}),
-        "sample_independent": lambda: tpe.sample_independent(view, asked, "y", y),
+        "infer_relative_search_space": lambda: tpe.infer_relative_search_space(view(), asked),
+        "sample_relative": lambda: tpe.sample_relative(view(), asked, {"x": x}),
+        "sample_independent": lambda: tpe.sample_independent(view(), asked, "y", y),
     }
     for name, call in calls.items():
         before = len(read)

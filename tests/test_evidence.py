@@ -7,8 +7,10 @@ Optuna study with the random stream TPE falls back to, and the study's own recor
 from __future__ import annotations
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
+from mnist_hpo.search.tune import evidence
 from mnist_hpo.search.tune.evidence import SeesUnfinished
 from mnist_hpo.search.tune.factories import make_sampling
 from mnist_hpo.search.tune.searcher import DRAWN_FROM, OptunaSearcher
@@ -95,3 +97,52 @@ def test_the_prior_is_trusted_less_as_trials_wait() -> None:
     wait_at_first_rung(searcher, 30)
     drawn = [t.user_attrs[DRAWN_FROM] for t in searcher.study.get_trials(deepcopy=False)]
     assert drawn[0] == "prior" and drawn.count("sampler") >= 8
+
+
+def test_past_its_history_the_sampler_sees_the_recent_half_and_the_best_of_the_rest(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(evidence, "HISTORY", 10)
+    study = optuna.create_study(direction="maximize")
+    scores = [0.5, 0.9, 0.1, 0.95, 0.3, 0.2, 0.8, 0.4, 0.6, 0.7, 0.35, 0.45, 0.55, 0.65]
+    for number, score in enumerate(scores):
+        trial = study.ask()
+        trial.suggest_float("x", 0.0, 1.0)
+        trial.report(score, 1)
+        if number == 2:  # ended: its full 3 epochs outrank any first epoch
+            trial.report(0.15, 3)
+            study.tell(trial, 0.15)
+        elif number % 3 == 1:  # stopped early; the others wait (seen as pruned)
+            study.tell(trial, state=TrialState.PRUNED)
+    asking = study.ask()  # no epoch yet: among the most recent, for the constant liar
+    trials = study.get_trials(deepcopy=False)
+    shown = evidence.known(trials)
+    # The 5 most recent (10, 11, 12, 13 and the one asked), and the best 5 of the 10 before:
+    # the completed one, then by the score of their first epoch.
+    assert [t.number for t in shown] == [1, 2, 3, 6, 9, 10, 11, 12, 13, asking.number]
+    assert {t.state for t in shown if t.number != 2 and t.number != asking.number} == {
+        TrialState.PRUNED}
+    assert [t.number for t in evidence.known(trials[:10])] == list(range(10))  # all, below it
+
+
+def test_the_sampler_sees_one_read_per_ask_however_often_it_reads() -> None:
+    study = optuna.create_study(direction="maximize")
+    calls: list[int] = []
+    original = evidence.known
+
+    class Reads(optuna.samplers.RandomSampler):
+        def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                               name: str, distribution: object) -> object:
+            for _ in range(3):
+                study._get_trials(deepcopy=False, use_cache=True)
+            return super().sample_independent(study, trial, name, distribution)  # type: ignore[arg-type]
+
+    study.sampler = SeesUnfinished(Reads(seed=0))
+    try:
+        evidence.known = lambda trials: calls.append(len(trials)) or original(trials)  # type: ignore[assignment]
+        for _ in range(3):
+            trial = study.ask()
+            trial.suggest_float("x", 0.0, 1.0)
+            trial.suggest_float("y", 0.0, 1.0)
+    finally:
+        evidence.known = original
+    assert calls == [1, 2, 3]  # one mapping per ask: 6 reads each, all shared

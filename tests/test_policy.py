@@ -23,6 +23,7 @@ from mnist_hpo.search.policy import (
     policy_settings,
     rungs,
 )
+from mnist_hpo.search.policy.asha import Rung
 from mnist_hpo.search.policy.pareto import goes_on
 from mnist_hpo.search.policy.rungs import percentile
 
@@ -87,6 +88,34 @@ def test_the_cutoff_is_numpys_nanpercentile_to_the_last_bit() -> None:
 
 def stopping(**changes: object) -> Policy:
     return Policy(PolicySettings(**{"rule": Rule.STOPPING, "max_t": 9} | changes))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("eta", [2, 3, 2.5, 4])
+def test_a_rung_kept_sorted_as_results_come_answers_as_a_sort_of_every_result(
+        eta: float) -> None:
+    """The incremental rung (top, due, cutoff) against the rules computed from scratch
+    after every result: ties (scores on a grid of 1/50, as on a validation set), a trial
+    recorded again with a new score (a retry from an older checkpoint), passes."""
+    rng = random.Random(7)
+    rung, scores, passed = Rung(eta), {}, set()
+    for step in range(600):
+        trial = f"t{rng.randrange(400)}"
+        score = rng.randrange(50) / 50
+        cut = percentile(scores.values(), (1 - 1 / eta) * 100)
+        assert rung.below_cutoff(score) == (bool(scores) and score < cut), step
+        scores[trial] = score  # a dict keeps a re-recorded trial's first place
+        rung.record(trial, score)
+        ranked = sorted(scores, key=lambda t: -scores[t])
+        top = ranked[:int(len(ranked) / eta)]
+        if rng.random() < 0.3 and top:
+            lucky = rng.choice(top)
+            passed.add(lucky)
+            rung.mark_passed(lucky)
+        assert {t for t in scores if rung.in_top(t)} == set(top), step
+        assert rung.due() == [t for t in top if t not in passed], step
+        assert list(rung.ranked()) == ranked and dict(rung) == scores
+    with pytest.raises(ValueError, match="NaN"):
+        rung.record("t1", math.nan)
 
 
 def test_the_stopping_rule_cuts_below_the_rungs_percentile_of_results_so_far() -> None:

@@ -41,8 +41,8 @@ class EndPlan:
         less the reserve; or no configuration is left to start."""
         if snapshot.searcher_finished and not snapshot.ids(TrialState.PENDING):
             return True  # nothing new will come to spend the budget on
-        running = sum(view.state is TrialState.TRAINING and view.id != reporting
-                      and view.id not in pausing for view in snapshot.trials)
+        running = sum(trial_id != reporting and trial_id not in pausing
+                      for trial_id in snapshot.ids(TrialState.TRAINING))
         return snapshot.spent + running >= self.budget - self.reserve
 
     def candidates(self, snapshot: Snapshot, first: Mapping[str, float],
@@ -68,8 +68,8 @@ class EndPlan:
         WRONG, kept as today's code decides (tests/golden/promotion-epoch-budget-trials-
         run-out.json): the budget still ends the search, and a third finalist is resumed.
         """
-        if any(view.state is TrialState.TRAINING and view.id != trial_id and not view.kept
-               and view.id not in first for view in snapshot.trials):
+        if any(other != trial_id and other not in first and not snapshot.trial(other).kept
+               for other in snapshot.ids(TrialState.TRAINING)):
             # A configuration still in its first epoch may rank above: wait for it (a
             # worker idles for part of an epoch; no epoch of the budget is spent).
             return False
@@ -77,9 +77,8 @@ class EndPlan:
         best = ranked[:self.slots(snapshot)]
         if trial_id not in best:
             return False
-        waiting = {view.id for view in snapshot.trials
-                   if view.state in (TrialState.PAUSED, TrialState.PENDING)
-                   or (view.state is TrialState.TRAINING and view.id in pausing)}
+        waiting = {*snapshot.ids(TrialState.PAUSED), *snapshot.ids(TrialState.PENDING),
+                   *(t for t in snapshot.ids(TrialState.TRAINING) if t in pausing)}
         return not waiting.intersection(best[:best.index(trial_id)])
 
     def takes_new_configurations(self, snapshot: Snapshot, first: Mapping[str, float],
@@ -94,5 +93,5 @@ class EndPlan:
     def slots(self, snapshot: Snapshot) -> int:
         """How many finalists: ``finalists`` less one for each kept trial still training
         (it takes a worker anyway), at least one."""
-        kept = sum(view.state is TrialState.TRAINING and view.kept for view in snapshot.trials)
+        kept = sum(snapshot.trial(t).kept for t in snapshot.ids(TrialState.TRAINING))
         return max(1, self.finalists - kept)

@@ -14,8 +14,9 @@ trial stopped, and :meth:`~Policy.budget_reached` after each event.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
-from mnist_hpo.search.policy.asha import below_cutoff, rung_to_record, top
+from mnist_hpo.search.policy.asha import Rung, rung_to_record
 from mnist_hpo.search.policy.decisions import Admission, Choice, Decision
 from mnist_hpo.search.policy.pareto import Point, goes_on
 from mnist_hpo.search.policy.plan import EndPlan
@@ -39,11 +40,12 @@ class Policy:
         self._forget()
 
     def _forget(self) -> None:
-        # Rung → trial id → score (the stopping and promotion rules) or point (fronts), in
-        # the order recorded: of equal scores the first recorded ranks first.
-        self._scores: dict[int, dict[str, float]] = {r: {} for r in self._rungs}
+        # Rung → its scores and who passed it (the stopping and promotion rules), or trial
+        # id → point (fronts), in the order recorded: of equal scores the first recorded
+        # ranks first.
+        eta = self.settings.reduction_factor
+        self._scores: dict[int, Rung] = {r: Rung(eta) for r in self._rungs}
         self._points: dict[int, dict[str, Point]] = {r: {} for r in self._rungs}
-        self._promoted: dict[int, set[str]] = {r: set() for r in self._rungs}
         # Told to pause: the runner shows such a trial training until its checkpoint is saved.
         self._pausing: set[str] = set()
 
@@ -84,7 +86,7 @@ class Policy:
         due = self._resumable(snapshot)
         if due is not None:
             trial_id, rung = due
-            self._promoted[rung].add(trial_id)
+            self._scores[rung].mark_passed(trial_id)
             self._pausing.discard(trial_id)
             return Choice(resume=trial_id)
         if snapshot.ids(TrialState.PENDING) or self._plan is not None:
@@ -155,12 +157,13 @@ class Policy:
         for rung in self._rungs:
             if rung not in scores:
                 continue
-            self._scores[rung][view.id] = scores[rung]
+            self._scores[rung].record(view.id, scores[rung])
             self._points[rung][view.id] = (scores[rung], self._cost(view))
             if rung < last or view.kept:
-                self._promoted[rung].add(view.id)
+                self._scores[rung].mark_passed(view.id)
         if self.settings.rule is Rule.PROMOTION and last in self._rungs and \
-                view.id not in self._promoted[last] and view.state is TrialState.PENDING:
+                not self._scores[last].has_passed(view.id) and \
+                view.state is TrialState.PENDING:
             return TrialState.PAUSED
         return view.state
 
@@ -172,19 +175,20 @@ class Policy:
         self._pausing.discard(trial_id)
         # A trial restarted from an older checkpoint reports a rung again: once it has
         # passed a rung it keeps its place; otherwise its new score is judged.
-        if epoch not in self._scores or trial_id in self._promoted[epoch] or score is None:
+        rung = self._scores.get(epoch)
+        if rung is None or rung.has_passed(trial_id) or score is None:
             return Decision.CONTINUE
-        self._scores[epoch][trial_id] = score
+        rung.record(trial_id, score)
         if view.kept:
-            self._promoted[epoch].add(trial_id)
+            rung.mark_passed(trial_id)
             return Decision.CONTINUE
         if self._plan is not None:  # breadth, then the finalists
             goes = self._plan.finishing(snapshot, self._pausing, reporting=trial_id) and \
                 self._plan.is_finalist(trial_id, snapshot, self._first, self._pausing)
         else:
-            goes = trial_id in top(self._scores[epoch], self.settings.reduction_factor)
+            goes = rung.in_top(trial_id)
         if goes:
-            self._promoted[epoch].add(trial_id)
+            rung.mark_passed(trial_id)
             return Decision.CONTINUE
         self._pausing.add(trial_id)
         return Decision.PAUSE
@@ -202,8 +206,8 @@ class Policy:
         rung = rung_to_record(self._rungs, view.epochs, view.id, self._scores)
         if rung is None:
             return False
-        stop = below_cutoff(self._scores[rung], score, eta)  # Ray cuts before recording
-        self._scores[rung][view.id] = score
+        stop = self._scores[rung].below_cutoff(score)  # Ray cuts before recording
+        self._scores[rung].record(view.id, score)
         return stop
 
     def _resumable(self, snapshot: Snapshot) -> tuple[str, int] | None:
@@ -224,18 +228,19 @@ class Policy:
                 return None
             return best, max(r for r in self._rungs if best in self._scores[r])
         for rung in reversed(self._rungs):  # the furthest trials first
-            for trial_id in top(self._scores[rung], self.settings.reduction_factor):
-                if trial_id in paused and trial_id not in self._promoted[rung]:
+            for trial_id in self._scores[rung].due():
+                if trial_id in paused:
                     return trial_id, rung
         return None
 
     def _training(self, snapshot: Snapshot) -> int:
         """Trials holding a worker for more epochs: training, not told to pause."""
-        return sum(view.state is TrialState.TRAINING and view.id not in self._pausing
-                   for view in snapshot.trials)
+        training = snapshot.count(TrialState.TRAINING)
+        return training - sum(snapshot.trial(trial_id).state is TrialState.TRAINING
+                              for trial_id in self._pausing if trial_id in snapshot)
 
     @property
-    def _first(self) -> dict[str, float]:
+    def _first(self) -> Mapping[str, float]:
         """Trial id → score at the first rung."""
         return self._scores[self._rungs[0]] if self._rungs else {}
 

@@ -4,7 +4,7 @@ rule of the policy uses."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 def rungs(max_t: int, grace_period: int, reduction_factor: float) -> tuple[int, ...]:
@@ -33,7 +33,11 @@ def percentile(values: Iterable[float], q: float) -> float:
     """``numpy.nanpercentile(values, q)`` with its default (linear) method, to the last bit:
     NaN ignored, NaN if nothing is left. Ray's ASHA cuts at this percentile; the policy
     needs no numpy to reproduce it (tests/test_policy.py compares the two)."""
-    ordered = sorted(v for v in values if not math.isnan(v))
+    return percentile_of_sorted(sorted(v for v in values if not math.isnan(v)), q)
+
+
+def percentile_of_sorted(ordered: Sequence[float], q: float) -> float:
+    """:func:`percentile` of values already sorted ascending, without NaN."""
     if not ordered:
         return math.nan
     n = len(ordered)

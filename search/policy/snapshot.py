@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 
 class TrialState(Enum):
@@ -82,23 +83,46 @@ class Snapshot:
     trials: tuple[TrialView, ...] = ()
     searcher_finished: bool = False
 
+    # The indexes below are built once per snapshot, on first use: a policy asks several
+    # questions of one snapshot, and a search of 10,000 trials asks tens of thousands.
+
+    @cached_property
+    def _by_id(self) -> dict[str, TrialView]:
+        return {view.id: view for view in self.trials}
+
+    @cached_property
+    def _by_state(self) -> dict[TrialState, list[str]]:
+        by_state: dict[TrialState, list[str]] = {state: [] for state in TrialState}
+        for view in self.trials:
+            by_state[view.state].append(view.id)
+        return by_state
+
     def trial(self, trial_id: str) -> TrialView:
         """The view of ``trial_id``.
 
         Raises:
             KeyError: no trial of that id in the snapshot.
         """
-        for view in self.trials:
-            if view.id == trial_id:
-                return view
-        raise KeyError(f"trial {trial_id!r} is not in the snapshot "
-                       f"({len(self.trials)} trials)")
+        try:
+            return self._by_id[trial_id]
+        except KeyError:
+            raise KeyError(f"trial {trial_id!r} is not in the snapshot "
+                           f"({len(self.trials)} trials)") from None
+
+    def __contains__(self, trial_id: object) -> bool:
+        return trial_id in self._by_id
 
     def ids(self, *states: TrialState) -> list[str]:
         """The trials in one of ``states``, in the runner's order."""
+        if len(states) == 1:
+            return list(self._by_state[states[0]])
         return [view.id for view in self.trials if view.state in states]
 
-    @property
+    def count(self, state: TrialState) -> int:
+        """How many trials are in ``state``."""
+        return len(self._by_state[state])
+
+    @cached_property
     def spent(self) -> int:
         """The search's budget spent: every trial's epochs trained."""
         return sum(view.trained for view in self.trials)

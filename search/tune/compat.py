@@ -12,6 +12,7 @@ Nothing here imports Ray or Optuna: the command line imports this module before 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Container
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,9 @@ RAY_LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 class SamplerStudyView:
-    """``study`` as Optuna's samplers see it: each trial they read passed through
-    ``seen``; every other attribute is the study's own. Hand it to a sampler's methods in
-    place of the study.
+    """``study`` as Optuna's samplers see it: the trials they read are ``seen(trials)``;
+    every other attribute is the study's own. Hand it to a sampler's methods in place of
+    the study.
 
     Why private: samplers read a study's trials through ``Study._get_trials`` (TPE, GP,
     NSGA-II, the search-space calculations: its ``use_cache`` shares one read per ask) or
@@ -44,13 +45,23 @@ class SamplerStudyView:
 
     Args:
         study: The study.
-        seen: A trial as the sampler is to see it (return the trial itself to leave it be).
+        seen: The study's trials (in its order) → the trials the sampler is to see. Called
+            once per read of the study, and once per ask for the reads Optuna shares.
     """
 
-    def __init__(self, study: optuna.Study, seen: Callable[[FrozenTrial], FrozenTrial]
-                 ) -> None:
+    def __init__(self, study: optuna.Study,
+                 seen: Callable[[list[FrozenTrial]], list[FrozenTrial]]) -> None:
         self._study = study
         self._seen = seen
+        # The last shared read (Study._get_trials(use_cache=True) returns the same list
+        # throughout one ask) and what the sampler sees of it: TPE reads it once per
+        # parameter, and a search of 10,000 trials would otherwise map them all each time.
+        self._shared: tuple[list[FrozenTrial], list[FrozenTrial]] | None = None
+
+    @property
+    def study(self) -> optuna.Study:
+        """The study seen through this view."""
+        return self._study
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
@@ -62,9 +73,15 @@ class SamplerStudyView:
     def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
         # States are filtered after ``seen``, which may change them.
-        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
-        seen = [self._seen(t) for t in trials]
-        return seen if states is None else [t for t in seen if t.state in states]
+        trials = self._study._get_trials(deepcopy=False, states=None, use_cache=use_cache)
+        if self._shared is not None and self._shared[0] is trials:
+            seen = self._shared[1]
+        else:
+            seen = self._seen(trials)
+            if use_cache:
+                self._shared = (trials, seen)
+        chosen = seen if states is None else [t for t in seen if t.state in states]
+        return copy.deepcopy(chosen) if deepcopy else chosen
 
     @property
     def trials(self) -> list[FrozenTrial]:

@@ -16,11 +16,20 @@ how well they did there, below every completed trial. The study itself is untouc
 trial is recorded once, when it ends), so the records stay one Optuna trial per Ray trial;
 only the sampler's view changes. A RUNNING trial with no epoch yet stays RUNNING, for
 TPE's constant liar.
+
+The view is bounded: past :data:`HISTORY` trials the sampler sees the most recent half of
+them and the best of the rest (completed first, then by the epoch reached and the score
+there, as TPE ranks them). TPE's ask reads every trial it is shown (43 ms at 1,000 trials
+on this machine's core, growing with each), so a search of 10,000 trials would otherwise
+ask ever slower while a thousand workers wait (benchmarks/simulated_search.py). A search
+of up to :data:`HISTORY` trials is sampled exactly as before.
 """
 
 from __future__ import annotations
 
 import copy
+import heapq
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +51,7 @@ class SeesUnfinished(optuna.samplers.BaseSampler):
 
     def __init__(self, base: optuna.samplers.BaseSampler) -> None:
         self._base = base
+        self._views: SamplerStudyView | None = None  # the last study's view (not pickled)
 
     @property
     def base(self) -> optuna.samplers.BaseSampler:
@@ -49,7 +59,17 @@ class SeesUnfinished(optuna.samplers.BaseSampler):
         return self._base
 
     def _view(self, study: optuna.Study) -> optuna.Study:
-        return SamplerStudyView(study, _as_known)  # type: ignore[return-value]
+        # One view per study, so that the reads one ask shares are mapped once.
+        if self._views is None or self._views.study is not study:
+            self._views = SamplerStudyView(study, known)
+        return self._views  # type: ignore[return-value]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_views"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._views = None
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self._base.before_trial(self._view(study), trial)
@@ -73,6 +93,37 @@ class SeesUnfinished(optuna.samplers.BaseSampler):
 
     def reseed_rng(self) -> None:
         self._base.reseed_rng()
+
+
+#: The most trials the sampler is shown at one ask: the ~1,000 at which TPE's ask still
+#: keeps pace with a thousand workers' results (docs/benchmarks.md, "At scale").
+HISTORY = 1000
+
+
+def known(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """What the sampler is shown of ``trials`` (the study's, in its order): each as known
+    (:func:`_as_known`), at most :data:`HISTORY` of them, in the study's order."""
+    if len(trials) <= HISTORY:
+        return [_as_known(t) for t in trials]
+    recent = len(trials) - HISTORY // 2
+    best = heapq.nlargest(HISTORY - HISTORY // 2, trials[:recent], key=_evidence)
+    best.sort(key=lambda t: t.number)
+    return [_as_known(t) for t in (*best, *trials[recent:])]
+
+
+def _evidence(trial: FrozenTrial) -> tuple[int, int, float]:
+    """How much ``trial`` tells the sampler, as TPE ranks trials (val_accuracy, higher is
+    better): completed ones first, by their score; then those with epochs (pruned, or
+    waiting: seen as pruned) by the last epoch reached, then the score there; then the
+    rest (failed, or no epoch yet)."""
+    if trial.state is TrialState.COMPLETE and trial.values:
+        return 2, 0, trial.values[0]
+    values = epoch_values(trial)
+    if values and trial.state in (TrialState.PRUNED, TrialState.RUNNING):
+        last = max(values)
+        score = values[last]
+        return 1, last, score if not math.isnan(score) else -math.inf
+    return 0, 0, -math.inf
 
 
 def _as_known(trial: FrozenTrial) -> FrozenTrial:

@@ -74,6 +74,9 @@ class PolicyScheduler(TrialScheduler):
         self._kept = [dict(point) for point in kept]
         self._metric_name = metric
         self._trials: dict[str, Trial] = {}  # as Ray added them, in its order
+        # Trial id → (status, last result object, number, view): a trial's view is rebuilt
+        # only when Ray gave it a new status or result, not at every event of every trial.
+        self._views: dict[str, tuple[str, object, int, TrialView]] = {}
 
     # -- Ray's interface ------------------------------------------------------------------
 
@@ -150,6 +153,20 @@ class PolicyScheduler(TrialScheduler):
 
     def _view(self, trial: Trial, number: int, result: Mapping[str, Any] | None
               ) -> TrialView:
+        if result is not None:
+            return self._build_view(trial, number, result)
+        # Ray hands each result over as a new dict (Trial.update_last_result).
+        reported = trial.last_result if trial.has_reported_at_least_once else None
+        cached = self._views.get(trial.trial_id)
+        if cached is not None and cached[0] == trial.status and cached[1] is reported and \
+                cached[2] == number:
+            return cached[3]
+        view = self._build_view(trial, number, None)
+        self._views[trial.trial_id] = (trial.status, reported, number, view)
+        return view
+
+    def _build_view(self, trial: Trial, number: int, result: Mapping[str, Any] | None
+                    ) -> TrialView:
         last = dict(trial.last_result or {}) if trial.has_reported_at_least_once else {}
         if result:
             last |= dict(result)
@@ -197,11 +214,11 @@ class PolicyScheduler(TrialScheduler):
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the scheduler into tuner.pkl: the policy and settings, not Ray's trials.
-        return {k: v for k, v in self.__dict__.items() if k != "_trials"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_trials", "_views")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._trials = {}
+        self._trials, self._views = {}, {}
 
 
 def _finished(tune_controller: Any) -> bool:

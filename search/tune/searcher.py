@@ -119,7 +119,7 @@ class OptunaSearcher(Searcher):
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         value, epoch = result.get(self.metric), result.get("training_iteration")
         number = self._number(trial_id)
-        told = None if number is None else _told(self._study, number)
+        told = None if number is None else self._told(number)
         if value is None or epoch is None or told is None:
             return
         if COST_ATTR not in told.user_attrs and any(k in result for k in COST_KEYS):
@@ -137,7 +137,7 @@ class OptunaSearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
         number = self._number(trial_id)
-        told = None if number is None else _told(self._study, number)
+        told = None if number is None else self._told(number)
         if told is None or told.state is not TrialState.RUNNING:
             return
         number = told.number
@@ -234,6 +234,15 @@ class OptunaSearcher(Searcher):
         study_id = self._storage.get_study_id_from_name(self._study_name)
         return self._storage.get_trial_id_from_study_id_trial_number(study_id, number)
 
+    def _told(self, number: int) -> optuna.trial.FrozenTrial | None:
+        """Trial ``number`` as told so far (its state, its per-epoch values): one storage
+        lookup, not a walk of every trial (a search of 10,000 trials reports ~20,000
+        epochs)."""
+        try:
+            return self._storage.get_trial(self._trial_id(number))
+        except KeyError:
+            return None
+
 
 def epoch_values(trial: optuna.trial.FrozenTrial) -> dict[int, float]:
     """The per-epoch val_accuracy told for ``trial``: its intermediate values, or in a
@@ -247,11 +256,6 @@ def open_journal(path: Path) -> JournalStorage:
     """Optuna's journal file storage at ``path`` (created on first write): safe with several
     writers, and what ``optuna-dashboard PATH`` opens."""
     return JournalStorage(JournalFileBackend(str(path)))
-
-
-def _told(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:
-    """Trial ``number`` of ``study`` as told so far (its state, its per-epoch values)."""
-    return next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
 
 
 def close_unfinished_trials(journal: Path) -> int:
