@@ -11,6 +11,10 @@ Each round picks by accuracy first and log loss second: accuracy is what is rank
 most accurate one and, among equally accurate ones, the one with the fewest distinct
 members (then the lowest log loss): a member that lowers the log loss without changing a
 single prediction is not worth its inference cost.
+
+The export does not ship this selection as it is: ``reports.ensemble_pruning`` first limits
+the candidates to trials within noise of the best, then drops the members whose
+contribution the validation images cannot tell from noise.
 """
 
 from __future__ import annotations

@@ -48,17 +48,21 @@ class ExportResult:
     max_difference: float
 
 
-def choose_trial(experiment: Experiment, number: int | None) -> tuple[TrialRecord, Path]:
-    """The best trial, or trial ``number``, and the ``model.keras`` of its best epoch."""
+def choose_trial(experiment: Experiment, number: int | None, flag: str = "--trial"
+                 ) -> tuple[TrialRecord, Path]:
+    """The best trial, or trial ``number``, and the ``model.keras`` of its best epoch.
+
+    ``flag``: the option that named the trial, for the error lines (``--warm-starts``).
+    """
     trial = experiment.best() if number is None else experiment.trial(number)
+    which = f"--trial {trial.number}" if flag == "--trial" else f"{flag}: trial {trial.number}"
     best = trial.best_epoch
     if best is None:
-        raise ExperimentError(f"--trial {trial.number}: it reported no val_accuracy yet; "
-                              f"nothing to export")
+        raise ExperimentError(f"{which}: it reported no val_accuracy yet; nothing to export")
     model = trial.checkpoint / CHECKPOINT_MODEL if trial.checkpoint else None
     if model is None or not model.exists():
         kept = ", ".join(str(e) for e in sorted(trial.checkpoints)) or "none"
-        raise ExperimentError(f"--trial {trial.number}: no checkpoint of its best epoch "
+        raise ExperimentError(f"{which}: no checkpoint of its best epoch "
                               f"{int(best['epoch'])} in {trial.path} (checkpointed epochs: "
                               f"{kept})")
     return trial, model

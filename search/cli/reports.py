@@ -65,17 +65,29 @@ def add_parsers(sub: Any) -> None:
                     "images; writes model.keras and a TensorFlow SavedModel (saved_model/, "
                     "endpoint 'serve'), config.json and metrics.json; reloads both in a fresh "
                     "process and checks their predictions equal the model's; evaluates once "
-                    "on the test set. Exit 1 if a check fails.")
+                    "on the test set. Exit 1 if a check fails. --ensemble, several --trial "
+                    "numbers or --warm-starts export several trials averaged in one model, "
+                    "verified the same way.")
     add_experiment_argument(e)
     which = e.add_mutually_exclusive_group()
-    which.add_argument("--trial", type=positive_int, metavar="N",
-                       help="trial number (default: best)")
+    which.add_argument("--trial", type=trial_numbers, metavar="N[,M...]",
+                       help="trial number (default: best); several, comma-separated: an "
+                            "ensemble of exactly those trials, equal weights (default out: "
+                            "EXPERIMENT/export-trials-N-M)")
     which.add_argument("--ensemble", type=ensemble_size, metavar="K|auto",
-                       help="an ensemble of the best trials instead: at most K members chosen "
-                            "greedily on the validation images (auto: up to 10), their "
-                            "softmax outputs averaged in one model; verified and tested "
-                            "like one model, cost included (default out: "
-                            "EXPERIMENT/export-ensemble)")
+                       help="an ensemble of the best trials instead: only trials within 2 "
+                            "standard errors of the best are candidates, chosen greedily on "
+                            "the validation images and pruned to the members whose removal "
+                            "would cost more than noise (auto: up to 10; K: at most K), "
+                            "their softmax outputs averaged in one model; prints validation "
+                            "accuracy against K; verified and tested like one model, cost "
+                            "included (default out: EXPERIMENT/export-ensemble)")
+    which.add_argument("--warm-starts", action="store_true",
+                       help="an ensemble of the search's warm-start trials alone (the seed "
+                            "network and its modern twin; in a Pareto search, the seed and "
+                            "the cheapest network), equal weights: beside --ensemble auto, "
+                            "what the search itself added (default out: "
+                            "EXPERIMENT/export-warm-starts)")
     e.add_argument("--max-params", type=positive_int, metavar="N",
                    help="export the most accurate trial with at most N parameters")
     e.add_argument("--max-latency-ms", type=positive_float, metavar="MS",
@@ -135,6 +147,22 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def trial_numbers(text: str) -> list[int]:
+    """argparse type for ``--trial``: one trial number, or several, comma-separated."""
+    numbers = []
+    for part in text.split(","):
+        try:
+            numbers.append(positive_int(part.strip()))
+        except argparse.ArgumentTypeError as err:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: {err}; give trial numbers, like 3 or 1,4,7") from None
+    repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{text!r}: trial {repeated[0]} is listed twice; "
+                                         f"give each trial once")
+    return numbers
+
+
 def run_export(args: argparse.Namespace) -> int:
     from mnist_hpo.reports.export import INPUT, ExportError, export_trial
     from mnist_hpo.search.experiment import load_experiment
@@ -143,12 +171,12 @@ def run_export(args: argparse.Namespace) -> int:
     limits = {name: value for name, value in (("params", args.max_params),
                                                 ("latency", args.max_latency_ms))
               if value is not None}
-    if limits and (args.trial is not None or args.ensemble is not None):
+    if limits and (args.trial is not None or args.ensemble is not None or args.warm_starts):
         raise UsageError("--max-params/--max-latency-ms choose the trial: not with --trial "
-                         "or --ensemble")
-    if args.ensemble is not None:
+                         "or --ensemble, nor with --warm-starts")
+    if args.ensemble is not None or args.warm_starts or len(args.trial or []) > 1:
         return run_export_ensemble(args, experiment)
-    number = args.trial
+    number = args.trial[0] if args.trial else None
     if limits:
         from mnist_hpo.reports.pareto import COSTS, amount, best_within
 
@@ -176,41 +204,31 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_export_ensemble(args: argparse.Namespace, experiment: Any) -> int:
+    """``--ensemble K|auto``, ``--trial N,M...`` or ``--warm-starts``."""
+    from mnist_hpo.reports.ensemble_summary import summary_lines
     from mnist_hpo.reports.export import INPUT, ExportError
-    from mnist_hpo.reports.export_ensemble import ENSEMBLE_DIR, export_ensemble
+    from mnist_hpo.reports.export_ensemble import (
+        ENSEMBLE_DIR,
+        WARM_STARTS_DIR,
+        export_ensemble,
+        listed_dir,
+        warm_start_trials,
+    )
 
-    out = Path(args.out) if args.out else experiment.path / ENSEMBLE_DIR
-    members = None if args.ensemble == "auto" else int(args.ensemble)
+    trials, flag, folder = None, "--ensemble", ENSEMBLE_DIR
+    if args.warm_starts:
+        trials, flag, folder = warm_start_trials(experiment), "--warm-starts", WARM_STARTS_DIR
+    elif args.ensemble is None:
+        trials, flag, folder = args.trial, "--trial", listed_dir(args.trial)
+    out = Path(args.out) if args.out else experiment.path / folder
+    members = None if args.ensemble in (None, "auto") else int(args.ensemble)
     try:
-        result = export_ensemble(experiment, out, members, data=args.data)
+        result = export_ensemble(experiment, out, members, data=args.data, trials=trials,
+                                 flag=flag)
     except ExportError as err:
         print(f"mnist-hpo export: FAILED: {err}", file=sys.stderr)
         return 1
     for reason in result.skipped:
         print(f"mnist-hpo export: warning: skipped {reason}", file=sys.stderr)
-    m = result.metrics
-    ens, single = m["ensemble"], m["best_single"]
-    if ens["members"] == 1:
-        print(f"No ensemble of these trials beats trial {m['members'][0]['trial']} alone on "
-              f"the validation images; exported it alone to {out}/ (model.keras, "
-              f"saved_model/, config.json, metrics.json)")
-    else:
-        print(f"Exported an ensemble of {ens['members']} trials to {out}/: model.keras, "
-              f"saved_model/, config.json, metrics.json")
-    print(f"Chosen on the search's {m['selection']['validation_images']:,} validation images "
-          f"from {m['selection']['candidates']} verified checkpoints; members:")
-    for row in m["members"]:
-        print(f"  trial {row['trial']:>3} (epoch {row['epoch']}) weight {row['weight']:.2f}  "
-              f"val {row['val_accuracy']:.4f}  test {row['test_accuracy']:.4f}")
-    print(f"Reloaded in a fresh process: predictions match the members' average (largest "
-          f"difference {m['reload_max_difference']:.1e})")
-    print(f"{'':<24}{'val_accuracy':>13}{'test_accuracy':>14}{'params':>11}{'file MB':>9}"
-          f"{'ms/image b1':>13}{'ms/image b256':>15}")
-    for name, row in (("ensemble", ens), (f"best single (trial {single['trial']})", single)):
-        c = row["cost"]
-        print(f"{name:<24}{row['val_accuracy']:>13.4f}{row['test_accuracy']:>14.4f}"
-              f"{c['params']:>11,}{c['file_bytes'] / 1e6:>9.2f}"
-              f"{c['latency_ms_batch_1']:>13.3f}{c['latency_ms_batch_256']:>15.4f}")
-    print(f"Test accuracy on {m['test_images']:,} test images, evaluated once. The model takes "
-          f"{INPUT}.")
+    print("\n".join(summary_lines(result.metrics, str(out), INPUT)))
     return 0
