@@ -46,17 +46,18 @@ class SamplerStudyView:
     Args:
         study: The study.
         seen: The study's trials (in its order) → the trials the sampler is to see. Called
-            once per read of the study, and once per ask for the reads Optuna shares.
+            at the view's first read only: a view is for one ask (or one tell), during
+            which the study changes only by the asked trial's own parameters.
     """
 
     def __init__(self, study: optuna.Study,
                  seen: Callable[[list[FrozenTrial]], list[FrozenTrial]]) -> None:
         self._study = study
         self._seen = seen
-        # The last shared read (Study._get_trials(use_cache=True) returns the same list
-        # throughout one ask) and what the sampler sees of it: TPE reads it once per
-        # parameter, and a search of 10,000 trials would otherwise map them all each time.
-        self._shared: tuple[list[FrozenTrial], list[FrozenTrial]] | None = None
+        # TPE reads the study about six times per ask (once per group of parameters, the
+        # search space, the constant liar); a search of 10,000 trials would otherwise map
+        # them all each time (benchmarks/simulated_search.py).
+        self._read: list[FrozenTrial] | None = None
 
     @property
     def study(self) -> optuna.Study:
@@ -73,13 +74,10 @@ class SamplerStudyView:
     def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
         # States are filtered after ``seen``, which may change them.
-        trials = self._study._get_trials(deepcopy=False, states=None, use_cache=use_cache)
-        if self._shared is not None and self._shared[0] is trials:
-            seen = self._shared[1]
-        else:
-            seen = self._seen(trials)
-            if use_cache:
-                self._shared = (trials, seen)
+        if self._read is None:
+            self._read = self._seen(self._study._get_trials(deepcopy=False, states=None,
+                                                            use_cache=use_cache))
+        seen = self._read
         chosen = seen if states is None else [t for t in seen if t.state in states]
         return copy.deepcopy(chosen) if deepcopy else chosen
 
