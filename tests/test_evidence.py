@@ -124,10 +124,11 @@ def test_past_its_history_the_sampler_sees_the_recent_half_and_the_best_of_the_r
     assert [t.number for t in evidence.known(trials[:10])] == list(range(10))  # all, below it
 
 
-def test_the_sampler_sees_one_read_per_ask_however_often_it_reads() -> None:
+def test_the_sampler_sees_one_read_per_ask_however_often_it_reads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     study = optuna.create_study(direction="maximize")
     calls: list[int] = []
-    original = evidence.known
+    original = evidence.History.__call__
 
     class Reads(optuna.samplers.RandomSampler):
         def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
@@ -136,13 +137,34 @@ def test_the_sampler_sees_one_read_per_ask_however_often_it_reads() -> None:
                 study._get_trials(deepcopy=False, use_cache=True)
             return super().sample_independent(study, trial, name, distribution)  # type: ignore[arg-type]
 
+    def counted(self: evidence.History, trials: list[optuna.trial.FrozenTrial]
+                ) -> list[optuna.trial.FrozenTrial]:
+        calls.append(len(trials))
+        return original(self, trials)
+
     study.sampler = SeesUnfinished(Reads(seed=0))
-    try:
-        evidence.known = lambda trials: calls.append(len(trials)) or original(trials)  # type: ignore[assignment]
-        for _ in range(3):
-            trial = study.ask()
-            trial.suggest_float("x", 0.0, 1.0)
-            trial.suggest_float("y", 0.0, 1.0)
-    finally:
-        evidence.known = original
+    monkeypatch.setattr(evidence.History, "__call__", counted)
+    for _ in range(3):
+        trial = study.ask()
+        trial.suggest_float("x", 0.0, 1.0)
+        trial.suggest_float("y", 0.0, 1.0)
     assert calls == [1, 2, 3]  # one mapping per ask: 6 reads each, all shared
+
+
+def test_the_best_of_the_older_trials_are_ranked_again_every_refresh(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(evidence, "HISTORY", 4)
+    monkeypatch.setattr(evidence, "REFRESH", 2)
+    study = optuna.create_study(direction="maximize")
+    for score in [0.1, 0.9, 0.2, 0.3, 0.4, 0.5, 0.6]:
+        trial = study.ask()
+        trial.suggest_float("x", 0.0, 1.0)
+        trial.report(score, 1)
+    trials = study.get_trials(deepcopy=False)
+    history = evidence.History()
+    assert [t.number for t in history(trials[:5])] == [1, 2, 3, 4]  # best of 0-2, recent 3-4
+    study.tell(0, 0.95)  # trial 0 completes: the best evidence there is
+    trials = study.get_trials(deepcopy=False)
+    # Not ranked again yet: 3 has left the recent half and was not among the best.
+    assert [t.number for t in history(trials[:6])] == [1, 2, 4, 5]
+    assert [t.number for t in history(trials)] == [0, 1, 5, 6]  # 2 trials since: ranked again

@@ -53,6 +53,7 @@ class SeesUnfinished(optuna.samplers.BaseSampler):
         self._base = base
         # The view of the trial being asked: (its number, the view). Not pickled.
         self._views: tuple[int, SamplerStudyView] | None = None
+        self._history = History()
 
     @property
     def base(self) -> optuna.samplers.BaseSampler:
@@ -63,18 +64,18 @@ class SeesUnfinished(optuna.samplers.BaseSampler):
         """The study as ``base`` sees it while ``asked`` is sampled: one view per ask, so
         the study's trials are mapped once per ask; a fresh one otherwise (a tell)."""
         if asked is None:
-            return SamplerStudyView(study, known)  # type: ignore[return-value]
+            return SamplerStudyView(study, self._history)  # type: ignore[return-value]
         if self._views is None or self._views[0] != asked.number or \
                 self._views[1].study is not study:
-            self._views = (asked.number, SamplerStudyView(study, known))
+            self._views = (asked.number, SamplerStudyView(study, self._history))
         return self._views[1]  # type: ignore[return-value]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_views"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_views", "_history")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._views = None
+        self._views, self._history = None, History()
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self._base.before_trial(self._view(study, trial), trial)
@@ -107,15 +108,37 @@ class SeesUnfinished(optuna.samplers.BaseSampler):
 HISTORY = 250
 
 
+#: New trials after which the best of the older ones are ranked again: ranking walks every
+#: trial, so it is done once per this many asks, not at each.
+REFRESH = HISTORY // 10
+
+
+class History:
+    """What the sampler is shown of a study's trials (in its order, numbered from 0): each
+    as known (:func:`_as_known`), at most :data:`HISTORY` of them, in the study's order:
+    the most recent half, and the best of the older ones by :func:`_evidence`, ranked again
+    once :data:`REFRESH` trials have come since (they move up as they report more epochs;
+    in between, the recent half shows every new trial)."""
+
+    def __init__(self) -> None:
+        self._best: list[int] = []  # trial numbers, ascending
+        self._ranked_at = -REFRESH  # how many trials there were at the last ranking
+
+    def __call__(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        if len(trials) <= HISTORY:
+            return [_as_known(t) for t in trials]
+        recent = len(trials) - HISTORY // 2
+        if len(trials) - self._ranked_at >= REFRESH:
+            best = heapq.nlargest(HISTORY - HISTORY // 2, trials[:recent], key=_evidence)
+            self._best = sorted(t.number for t in best)
+            self._ranked_at = len(trials)
+        return [_as_known(t) for t in (*(trials[n] for n in self._best), *trials[recent:])]
+
+
 def known(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """What the sampler is shown of ``trials`` (the study's, in its order): each as known
-    (:func:`_as_known`), at most :data:`HISTORY` of them, in the study's order."""
-    if len(trials) <= HISTORY:
-        return [_as_known(t) for t in trials]
-    recent = len(trials) - HISTORY // 2
-    best = heapq.nlargest(HISTORY - HISTORY // 2, trials[:recent], key=_evidence)
-    best.sort(key=lambda t: t.number)
-    return [_as_known(t) for t in (*best, *trials[recent:])]
+    """What the sampler is shown of ``trials`` with the best of the older ones ranked now
+    (:class:`History`)."""
+    return History()(trials)
 
 
 def _evidence(trial: FrozenTrial) -> tuple[int, int, float]:
