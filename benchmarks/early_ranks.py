@@ -9,9 +9,11 @@ validated twice on the same weights: with Keras' moving batch-norm averages as t
 in training mode, so both columns come from one training run: the weights are the same.
 
 Each finished configuration is saved to ``--out``/early_ranks.json at once; a rerun skips
-the ones already there, so the script can be stopped and resumed.
+the ones already there, so the script can be stopped and resumed. ``--out`` defaults to
+benchmarks/results; a ``--quick`` run writes to a new temporary folder instead, and refuses
+(exit 2) an ``--out`` that holds a full run's early_ranks.json (``benchmarks/output.py``).
 
-    python benchmarks/early_ranks.py --data ../shared/data/mnist.npz          # ~1 h, 2 cores
+    python benchmarks/early_ranks.py --data ../shared/data/mnist.npz --out docs/performance  # ~1 h
     python benchmarks/early_ranks.py --data ../shared/data/mnist.npz --quick  # ~2 min
 """
 
@@ -29,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine
+from benchmarks.output import out_dir
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 FULL = {"configs": 24, "epochs": 9, "subset": 10000, "validation": 5000}
@@ -43,8 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in FULL.items():
         p.add_argument(f"--{key}", type=int, help=f"(full: {value}, quick: {QUICK[key]})")
     p.add_argument("--seed", type=int, default=0, help="sampling, split and training seed")
-    p.add_argument("--out", default="benchmarks/results", help="folder for early_ranks.json")
+    p.add_argument("--out", help="folder for early_ranks.json (default: benchmarks/results; "
+                   "with --quick a new temporary folder)")
     args = p.parse_args(argv)
+    args.out = str(out_dir(args.out, quick=args.quick, default="benchmarks/results",
+                           name="early_ranks", files=["early_ranks.json"]))
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -214,11 +220,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"config {i + 1}/{len(configs)} bn={config['batch_norm']!s:<5} "
               f"before {' '.join(f'{v:.3f}' for v in run['before'])} | "
               f"after {' '.join(f'{v:.3f}' for v in run['after'])}", flush=True)
-        path.write_text(json.dumps({"settings": settings, "machine": machine(),
-                                    "runs": runs}, indent=1) + "\n")
+        path.write_text(json.dumps({"settings": settings, "quick": args.quick,
+                                    "machine": machine(), "runs": runs}, indent=1) + "\n")
     summary = summarize(runs, args.epochs)
-    path.write_text(json.dumps({"settings": settings, "machine": machine(), "runs": runs,
-                                "summary": summary}, indent=1) + "\n")
+    path.write_text(json.dumps({"settings": settings, "quick": args.quick, "machine": machine(),
+                                "runs": runs, "summary": summary}, indent=1) + "\n")
     print(f"\nSpearman's rho of val_accuracy after epoch k against after epoch {args.epochs} "
           f"(recalibrated), {len(runs)} configurations of '{args.space}', "
           f"{args.subset:,} training / {args.validation:,} validation images")

@@ -7,7 +7,10 @@ runs with 4 or 8 trials would fail with out-of-memory errors, which this script 
 
     python benchmarks/gpu_packing.py --data ../shared/data/mnist.npz
 
-Without a GPU visible to TensorFlow it says so and measures nothing.
+Without a GPU visible to TensorFlow it says so and measures nothing. Results go to
+``--json`` (default: benchmarks/results/gpu_packing.json); a ``--quick`` run writes to a new
+temporary folder instead, and refuses (exit 2) a ``--json`` that holds a full run's results
+(``benchmarks/output.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ray import tune
 
+from benchmarks.output import out_file
 from mnist_hpo.search.tune.driver import run_search
 from mnist_hpo.search.tune.settings import SearchSettings
 from mnist_hpo.spaces import load_space
@@ -61,22 +65,31 @@ def measure(n: int, args: argparse.Namespace, storage: str) -> dict[str, Any]:
             "aggregate_images_per_second": sum(probe.rates), "per_trial": probe.rates}
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="mnist.npz (default: $MNIST_HPO_DATA)")
     p.add_argument("--images", type=int, default=20000)
     p.add_argument("--packs", default="1,2,4,8", help="trials per GPU to measure")
     p.add_argument("--quick", action="store_true", help="5,000 images, 1 and 4 trials")
-    p.add_argument("--json", default="benchmarks/results/gpu_packing.json")
-    args = p.parse_args()
+    p.add_argument("--json", help="result file (default: benchmarks/results/gpu_packing.json; "
+                   "with --quick one in a new temporary folder)")
+    args = p.parse_args(argv)
     if args.quick:
         args.images, args.packs = 5000, "1,4"
+    args.json = str(out_file(args.json, quick=args.quick,
+                             default="benchmarks/results/gpu_packing.json", name="gpu_packing"))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     if gpus_visible() == 0:
         print("No GPU present: TensorFlow sees no GPU on this machine, so there is nothing "
               "to pack. Run this on a machine with a CUDA GPU.")
-        out.write_text(json.dumps({"gpu": False}) + "\n")
+        out.write_text(json.dumps({"gpu": False, "args": vars(args)}) + "\n")
+        print(f"wrote {out}")
         return
     results = []
     with tempfile.TemporaryDirectory(prefix="mnist-hpo-gpu-") as storage:

@@ -2,7 +2,9 @@
 
 Writes an experiment folder in Ray Tune's layout (params.json, progress.csv per trial, 8
 epochs each, some stopped early, some errored), then times the command as a user runs it:
-a fresh process, from start to the printed table.
+a fresh process, from start to the printed table. The experiment lives in a temporary
+folder, deleted at the end; the result is only printed, so ``--quick`` (the same run) has
+nothing to keep away from a full run's results.
 
     python benchmarks/leaderboard_scale.py --trials 1000
 """
@@ -52,7 +54,8 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="same as the default; it is fast")
+    p.add_argument("--quick", action="store_true",
+                   help="same as the default; it is fast and saves no file")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "big"

@@ -11,9 +11,11 @@
 
 The two sides of each comparison alternate run by run (forward, then reversed order) so that
 noise from a shared machine hits both alike; medians are reported. Raw numbers go to
-``overview.json``.
+``overview.json`` in ``--out`` (default: benchmarks/results); a ``--quick`` run writes to a
+new temporary folder instead, and refuses (exit 2) an ``--out`` that holds a full run's
+overview.json (``benchmarks/output.py``).
 
-    python benchmarks/overview.py --data ../shared/data/mnist.npz           # ~10-15 min
+    python benchmarks/overview.py --data ../shared/data/mnist.npz --out docs/performance  # ~15 min
     python benchmarks/overview.py --data ../shared/data/mnist.npz --quick   # < 1 min (CI)
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine
+from benchmarks.output import out_dir
 from benchmarks.search_overhead import MemoryProbe
 from mnist_hpo.search.experiment import SearchStatus
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
@@ -231,12 +234,20 @@ def print_table(rows: list[dict[str, Any]], info: dict[str, Any], sizes: Sizes) 
               f"{r['ratio']:>6.2f}  {r['note']}")
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="mnist.npz (default: $MNIST_HPO_DATA)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, one run each (CI)")
-    p.add_argument("--out", default="benchmarks/results", help="folder for overview.json")
-    args = p.parse_args()
+    p.add_argument("--out", help="folder for overview.json (default: benchmarks/results; "
+                   "with --quick a new temporary folder)")
+    args = p.parse_args(argv)
+    args.out = str(out_dir(args.out, quick=args.quick, default="benchmarks/results",
+                           name="overview", files=["overview.json"]))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     sizes = QUICK if args.quick else FULL
     start = time.perf_counter()
     quiet_tensorflow()

@@ -28,6 +28,14 @@ copy of the rules, no Ray.
 Reported per schedule: mean best val_accuracy seen (what the search reports), the
 winner's best over all its 9 epochs (what it would reach trained to the end: the quality
 of the choice), trials started, and how often the winner is the best recorded configuration.
+
+The result goes to ``--out``/scheduler_replay.json (default: docs/performance, where the
+published figures live); a ``--quick`` run writes to a new temporary folder instead, and
+refuses (exit 2) an ``--out`` that holds a full run's scheduler_replay.json
+(``benchmarks/output.py``).
+
+    python benchmarks/scheduler_replay.py           # 30 s, 4,000 searches per schedule
+    python benchmarks/scheduler_replay.py --quick   # 200 searches
 """
 
 from __future__ import annotations
@@ -36,12 +44,15 @@ import argparse
 import json
 import random
 import statistics
-import tempfile
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.output import out_dir
 from mnist_hpo.search.policy import (
     Admission,
     Decision,
@@ -227,7 +238,7 @@ def replay(pool: Sequence[Curve], *, searches: int, budget: int, workers: int,
     return summary
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--curves", default="docs/performance/early_ranks.json",
                    help="benchmarks/early_ranks.py's output (its recalibrated curves)")
@@ -240,12 +251,16 @@ def main() -> None:
     p.add_argument("--out", default=None,
                    help="folder for scheduler_replay.json (default: docs/performance; "
                         "with --quick a new temporary folder)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.quick:
         args.searches = 200
-    if args.out is None:  # a quick run never overwrites the published figures
-        args.out = tempfile.mkdtemp(prefix="scheduler_replay-") if args.quick \
-            else "docs/performance"
+    args.out = str(out_dir(args.out, quick=args.quick, default="docs/performance",
+                           name="scheduler_replay", files=["scheduler_replay.json"]))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     pool = [run["after"] for run in json.loads(Path(args.curves).read_text())["runs"]]
     summary = replay(pool, searches=args.searches, budget=args.budget, workers=args.workers)
     print(f"{len(pool)} recorded configurations, {args.searches} searches of {args.budget} "

@@ -6,6 +6,10 @@ time per trial beyond training, and each worker's memory after every trial, whic
 leak through reuse would show (Keras state is cleared between trials).
 
     python benchmarks/search_overhead.py --data ../shared/data/mnist.npz
+
+Results go to ``--json`` (default: benchmarks/results/search_overhead.json); a ``--quick``
+run writes to a new temporary folder instead, and refuses (exit 2) a ``--json`` that holds a
+full run's results (``benchmarks/output.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ray import tune
 
+from benchmarks.output import out_file
 from mnist_hpo.search.tune.driver import run_search
 from mnist_hpo.search.tune.settings import SearchSettings
 from mnist_hpo.spaces import load_space
@@ -72,17 +77,27 @@ def measure(reuse: bool, args: argparse.Namespace, storage: str) -> dict[str, An
     }
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="mnist.npz (default: $MNIST_HPO_DATA)")
     p.add_argument("--trials", type=int, default=12)
     p.add_argument("--images", type=int, default=2000)
     p.add_argument("--quick", action="store_true", help="6 trials")
     p.add_argument("--only", choices=("reuse", "fresh"), help="measure one way only")
-    p.add_argument("--json", default="benchmarks/results/search_overhead.json")
-    args = p.parse_args()
+    p.add_argument("--json", help="result file (default: "
+                   "benchmarks/results/search_overhead.json; with --quick one in a new "
+                   "temporary folder)")
+    args = p.parse_args(argv)
     if args.quick:
         args.trials = 6
+    args.json = str(out_file(args.json, quick=args.quick,
+                             default="benchmarks/results/search_overhead.json",
+                             name="search_overhead"))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     with tempfile.TemporaryDirectory(prefix="mnist-hpo-bench-") as storage:
         results = {name: measure(name == "reuse", args, storage)
                    for name in ("reuse", "fresh") if args.only in (None, name)}

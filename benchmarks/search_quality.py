@@ -48,6 +48,11 @@ set. It prints a table, writes ``search_quality.json`` and the figure
 Resumable: each finished system × seed is written to ``search_quality.json`` at once, and a
 rerun with the same scale skips it, so the full run can be spread over several sessions.
 
+``--out`` defaults to benchmarks/results. A ``--quick`` run (or a ``--replot`` of a quick
+run's JSON) writes to a new temporary folder instead, and refuses (exit 2) an ``--out``
+that holds a full run's search_quality.json, rather than start afresh over it
+(``benchmarks/output.py``).
+
     python benchmarks/search_quality.py --data ../shared/data/mnist.npz --out docs/performance
     python benchmarks/search_quality.py --data ../shared/data/mnist.npz --quick    # ~2 min
 """
@@ -67,6 +72,7 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import code_version, machine
+from benchmarks.output import out_dir
 from benchmarks.quality_table import FORMER, SYSTEMS, plot, summarize
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
@@ -77,9 +83,10 @@ if TYPE_CHECKING:
 FULL = {"subset": 10000, "validation": 5000, "epochs": 9, "budget": 45, "seeds": 5,
         "test": 10000}
 QUICK = {"subset": 400, "validation": 400, "epochs": 2, "budget": 6, "seeds": 1, "test": 1000}
+RESULTS = "benchmarks/results"  # a full run's --out
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="mnist.npz (default: $MNIST_HPO_DATA)")
     p.add_argument("--space", default="default", help="preset or YAML space (default: default)")
@@ -88,12 +95,13 @@ def parse_args() -> argparse.Namespace:
         p.add_argument(f"--{key}", type=int, help=f"(full: {value}, quick: {QUICK[key]})")
     p.add_argument("--systems", default=",".join(s for s in SYSTEMS if s not in FORMER),
                    help=f"comma-separated subset (default: all but {', '.join(FORMER)})")
-    p.add_argument("--out", default="benchmarks/results", help="folder for JSON and figure")
+    p.add_argument("--out", help=f"folder for JSON and figure (default: {RESULTS}; with "
+                   "--quick a new temporary folder)")
     p.add_argument("--replot", metavar="JSON", help="table and figure again from a "
                    "search_quality.json, without searching")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.replot:
-        return args
+        return args  # where to: main decides, once it knows whether the JSON is a quick run's
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -102,7 +110,14 @@ def parse_args() -> argparse.Namespace:
     if unknown:
         p.error(f"--systems: unknown {', '.join(sorted(unknown))}; choose from "
                 f"{', '.join(SYSTEMS)}")
+    args.out = str(output(args.out, quick=args.quick))
     return args
+
+
+def output(given: str | None, *, quick: bool) -> Path:
+    """The folder for ``search_quality.json`` and its figure (``benchmarks/output.py``)."""
+    return out_dir(given, quick=quick, default=RESULTS, name="search_quality",
+                   files=["search_quality.json"])
 
 
 def run_ray_system(system: str, space: Space, args: argparse.Namespace, seed: int,
@@ -197,7 +212,8 @@ def main() -> None:
     args = parse_args()
     if args.replot:
         saved = json.loads(Path(args.replot).read_text())
-        args = argparse.Namespace(**(saved["args"] | {"out": args.out}))
+        out = output(args.out, quick=bool(saved["args"].get("quick")))
+        args = argparse.Namespace(**(saved["args"] | {"out": str(out)}))
         finish(saved["runs"], args, saved["machine"])
         return
     quiet_tensorflow()

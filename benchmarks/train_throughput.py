@@ -12,6 +12,10 @@ the first layers of the model when augmentation is on. mnist-hpo's side is
 pipeline, ``steps_per_execution``.
 
     python benchmarks/train_throughput.py --data ../shared/data/mnist.npz
+
+Results go to ``--json`` (default: benchmarks/results/train_throughput.json); a ``--quick``
+run writes to a new temporary folder instead, and refuses (exit 2) a ``--json`` that holds a
+full run's results (``benchmarks/output.py``).
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.output import out_file
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="mnist.npz (default: $MNIST_HPO_DATA)")
     p.add_argument("--images", type=int, default=10000, help="training images (default 10000)")
@@ -38,15 +43,21 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=2, help="alternating runs per side")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--config", default="{}", help="configuration JSON (default: the seed)")
-    p.add_argument("--json", default="benchmarks/results/train_throughput.json")
+    p.add_argument("--json", help="result file (default: "
+                   "benchmarks/results/train_throughput.json; with --quick one in a new "
+                   "temporary folder)")
     p.add_argument("--quick", action="store_true", help="2,000 images, 2 epochs, 1 repeat")
-    return p.parse_args()
+    args = p.parse_args(argv)
+    if args.quick:
+        args.images, args.epochs, args.repeats = 2000, 2, 1
+    args.json = str(out_file(args.json, quick=args.quick,
+                             default="benchmarks/results/train_throughput.json",
+                             name="train_throughput"))
+    return args
 
 
 def main() -> None:
     args = parse_args()
-    if args.quick:
-        args.images, args.epochs, args.repeats = 2000, 2, 1
     quiet_tensorflow()
     set_threads(args.threads)
 

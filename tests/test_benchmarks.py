@@ -1,6 +1,7 @@
 """The benchmarks' --quick modes: real Ray, TensorFlow, Keras Tuner and Optuna on a tiny
 real-MNIST subset. They check that every system ran, spent exactly the budget and wrote
-what docs/benchmarks.md's tables are made of; the figures themselves come from full runs."""
+what docs/benchmarks.md's tables are made of; the figures themselves come from full runs.
+Each writes into the test's own folder (``--out``), never into the repository."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def test_search_quality_quick(mnist_path: Path, tmp_path: Path) -> None:
     out = run_benchmark("search_quality.py", mnist_path, tmp_path)
     result = json.loads((tmp_path / "search_quality.json").read_text())
     runs = result["runs"]
+    assert result["args"]["quick"] is True  # what lets a quick rerun resume it (see below)
     assert {r["system"] for r in runs} == SYSTEMS
     budget, epochs = result["args"]["budget"], result["args"]["epochs"]
     for run in runs:
@@ -92,6 +94,7 @@ def test_search_quality_quick(mnist_path: Path, tmp_path: Path) -> None:
 def test_overview_quick(mnist_path: Path, tmp_path: Path) -> None:
     out = run_benchmark("overview.py", mnist_path, tmp_path)
     result = json.loads((tmp_path / "overview.json").read_text())
+    assert result["args"]["quick"] is True  # a quick run's, not a full one's
     rows = {row["measurement"]: row for row in result["rows"]}
     assert len(rows) >= 6, rows
     for row in rows.values():

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,7 @@ def test_replay_of_the_recorded_curves_writes_every_schedule(tmp_path: Path) -> 
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     saved = json.loads((tmp_path / "scheduler_replay.json").read_text())
+    assert saved["args"]["quick"] is True  # so a quick rerun may write over it, not a full one
     summary = saved["summary"]
     assert set(summary) == set(SCHEDULES)
     assert summary["fifo"]["trials"] == 5 and summary["one-epoch, 2 finalists"]["trials"] == 29
@@ -85,8 +88,27 @@ def test_a_quick_replay_never_writes_the_published_figures() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     written = Path(proc.stdout.strip().splitlines()[-1].removeprefix("written to "))
-    assert written.exists() and written.resolve() != published.resolve()
-    assert published.read_bytes() == before
+    quick = written.parent.parent == Path(tempfile.gettempdir()) and \
+        written.parent.name.startswith("mnist-hpo-scheduler_replay-quick-")
+    try:
+        assert quick, written
+        assert published.read_bytes() == before
+    finally:
+        if quick:  # never the published folder, whatever the script said
+            shutil.rmtree(written.parent)
+
+
+def test_a_quick_replay_refuses_a_folder_holding_the_full_one(tmp_path: Path) -> None:
+    copy = tmp_path / "scheduler_replay.json"
+    shutil.copyfile(ROOT / "docs/performance/scheduler_replay.json", copy)
+    before = copy.read_bytes()
+    proc = subprocess.run([sys.executable, "benchmarks/scheduler_replay.py", "--quick",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr == f"{copy} holds a full run's results, and a --quick run never " \
+        "writes over them: pass another --out, or none for a temporary folder\n"
+    assert copy.read_bytes() == before
 
 
 def test_the_replay_holds_no_copy_of_the_rules() -> None:
