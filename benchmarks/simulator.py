@@ -35,6 +35,7 @@ from mnist_hpo.search.policy import (
     Decision,
     Policy,
     Snapshot,
+    Trials,
     TrialState,
     TrialView,
 )
@@ -73,16 +74,9 @@ class SimTrial:
     state: TrialState = TrialState.PENDING
     scores: list[float] = field(default_factory=list)
 
-    _view: TrialView | None = None
-
     def view(self) -> TrialView:
-        """Its view, rebuilt only when its state or scores changed (as the product's Ray
-        adapter rebuilds a view only when Ray gave the trial a new status or result)."""
-        view = self._view
-        if view is None or view.state is not self.state or view.epochs != len(self.scores):
-            view = self._view = TrialView(self.id, self.number, self.state, len(self.scores),
-                                          tuple(self.scores), {}, self.kept)
-        return view
+        return TrialView(self.id, self.number, self.state, len(self.scores),
+                         tuple(self.scores), {}, self.kept)
 
 
 @dataclass(frozen=True)
@@ -139,6 +133,7 @@ class Simulation:
         self.kept = [dict(point) for point in kept]
         self.clock = clock or Clock()
         self.trials: dict[str, SimTrial] = {}  # in creation order: the snapshot's order
+        self.known = Trials()  # their views, indexed
         self.events: list[Event] | None = [] if trace else None
         self._pending: list[str] = []  # new trials waiting for a worker
         self._heap: list[tuple[float, int, str]] = []  # (epoch ends, sequence, trial)
@@ -165,9 +160,8 @@ class Simulation:
     # -- the driver's questions -----------------------------------------------------------
 
     def _snapshot(self, searcher_finished: bool) -> Snapshot:
-        # A snapshot of every trial at each question, as the product's adapter builds it.
-        return Snapshot(tuple(t.view() for t in self.trials.values()),
-                        searcher_finished=searcher_finished)
+        # Each trial's view is put when it changes, as the product's Ray adapter does.
+        return self.known.snapshot(searcher_finished)
 
     def _ask_policy(self, kind: str, question: Callable[..., T], *args: Any,
                     searcher_finished: bool | None = None) -> T:
@@ -195,6 +189,7 @@ class Simulation:
             choice = self._ask_policy("choose", self.policy.choose)
             for trial_id in choice.stop:  # Ray's stop_trial on a paused trial
                 self.trials[trial_id].state = TrialState.ENDED
+                self.known.put(self.trials[trial_id].view())
                 self.clock.call("on_trial_complete", self.sampler.on_trial_complete, trial_id)
                 self._log("stop paused", trial_id)
             if choice.resume is not None:
@@ -214,6 +209,7 @@ class Simulation:
         curve, epoch_s = self.replay(number, config)
         kept = any(all(config.get(k) == v for k, v in point.items()) for point in self.kept)
         self.trials[trial_id] = SimTrial(trial_id, number, config, curve, epoch_s, kept)
+        self.known.put(self.trials[trial_id].view())
         self.clock.history = len(self.trials)
         self._pending.append(trial_id)
 
@@ -221,6 +217,7 @@ class Simulation:
         if trial.state not in (TrialState.PENDING, TrialState.PAUSED):
             raise RuntimeError(f"{trial.id}: cannot {what} a trial that is {trial.state}")
         trial.state = TrialState.TRAINING
+        self.known.put(trial.view())
         self._busy += 1
         self._max_busy = max(self._max_busy, self._busy)
         self._log(what, trial.id)
@@ -233,6 +230,7 @@ class Simulation:
                                f"({len(trial.curve)} epochs); the policy's max_t is higher")
         value = float(trial.curve[epoch - 1])
         trial.scores.append(value)
+        self.known.put(trial.view())
         self._epochs += 1
         if value > self._best[0]:  # of equal scores, the first reported
             self._best = (value, trial.id)
@@ -249,6 +247,7 @@ class Simulation:
             self.clock.call("on_trial_complete", self.sampler.on_trial_complete, trial.id,
                             result)
         trial.state = TrialState.PAUSED if decision is Decision.PAUSE else TrialState.ENDED
+        self.known.put(trial.view())
         self._busy -= 1
         self._log("pause" if decision is Decision.PAUSE else "stop", trial.id)
 

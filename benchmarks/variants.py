@@ -118,9 +118,10 @@ def sampler_settings(variant: Variant, settings: SearchSettings) -> dict[str, An
     return described | {"n_startup_trials": tpe_options(variant, settings)["n_startup_trials"]}
 
 
-def make_scheduler(variant: Variant, settings: SearchSettings) -> PolicyScheduler:
+def make_scheduler(variant: Variant, settings: SearchSettings, records: bool = True
+                   ) -> PolicyScheduler:
     """The product's scheduler, its policy told not to plan the end if the variant says so."""
-    scheduler = _SCHEDULER(settings)
+    scheduler = _SCHEDULER(settings, records=records)
     if not variant.plan_end:
         scheduler.policy = Policy(dataclasses.replace(scheduler.policy.settings,
                                                       plan_end=False))

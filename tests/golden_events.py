@@ -14,7 +14,9 @@ Three parts, kept apart so that the rules of a search can move without the scrip
   for a configuration while none is pending, let the scheduler choose a trial to run, start
   trials on free workers, handle one event (the earliest epoch end or checkpoint saved),
   then ask the stoppers whether the search ends. It records every decision as one JSON
-  object: the trace.
+  object: the trace. Each result carries its epoch's ``time_this_iter_s`` (a start's
+  milliseconds included in the first epoch after it), and a decider with a time budget
+  runs its clocks on the world's time (``use_clock``).
 - :class:`RaySearch`, the product's Ray adapters: the scheduler (``search/tune/
   scheduler.py``, the policy inside), the searcher (asking the scheduler whether a
   configuration may start) and the stoppers that ``factories.py`` builds from the real CLI
@@ -53,11 +55,12 @@ Trace entries (one decision each, except the world's own ``start`` and ``paused`
 from __future__ import annotations
 
 import csv
+import dataclasses
 import heapq
 import math
 import pickle
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,6 +79,8 @@ from mnist_hpo.search.policy import (
     TrialView,
     policy_settings,
 )
+from mnist_hpo.search.tune.callbacks import TimeBudget
+from mnist_hpo.search.tune.clock import BudgetClock
 from mnist_hpo.search.tune.factories import make_run_config, make_tune_config, warm_start_points
 from mnist_hpo.search.tune.searcher import OptunaSearcher
 from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
@@ -208,6 +213,11 @@ class World:
         self.now = self.seq = self.results = 0
         self.no_more = self.held = self.killed = False
         self.trace: list[dict[str, Any]] = []
+        self.took: dict[str, int] = {}  # ms of each trial's epoch in flight
+        # A time budget's clocks (the stopper's, the scheduler's) run on the world's time.
+        timed = getattr(decider, "use_clock", None)
+        if timed is not None:
+            timed(lambda: self.now / 1000)
 
     def run(self, max_steps: int = 5000) -> list[dict[str, Any]]:
         for _ in range(max_steps):
@@ -248,7 +258,8 @@ class World:
         val = run.profile.val(run.done, self.epochs)
         result: dict[str, Any] = {
             "training_iteration": run.done, "epoch": run.done, METRIC: val,
-            "params": run.profile.params, "done": run.done >= self.epochs}
+            "params": run.profile.params, "done": run.done >= self.epochs,
+            "time_this_iter_s": self.took.get(name, run.profile.epoch_ms) / 1000}
         decision = self.decider.result(name, result)
         entry: dict[str, Any] = {"result": name, "epoch": run.done, "val": val}
         if self.scenario.costs:
@@ -310,6 +321,8 @@ class World:
             free -= 1
 
     def _after(self, ms: int, kind: str, name: str) -> None:
+        if kind == "epoch":
+            self.took[name] = ms  # an epoch after a start includes it, as Ray times steps
         self.seq += 1
         heapq.heappush(self.events, (self.now + ms, self.seq, kind, name))
 
@@ -412,6 +425,15 @@ class RaySearch:
         """Ray's ``tune.run``: ``max_concurrent_trials`` wraps the searcher."""
         return ConcurrencyLimiter(searcher, max_concurrent=self._limit) if self._limit \
             else searcher
+
+    def use_clock(self, now: Callable[[], float]) -> None:
+        """The time budget's stopper and the scheduler's clock on the world's time."""
+        for stopper in getattr(self.stopper, "_stoppers", ()):
+            if isinstance(stopper, TimeBudget):
+                stopper.clock = now
+        clock = getattr(self.scheduler, "_clock", None)
+        if clock is not None:
+            clock.now = now
 
     def suggest(self, trial: str) -> str | None:
         if self.generator.is_finished():
@@ -525,10 +547,11 @@ class _Record:
     epochs: int = 0
     scores: list[float] | None = None
     costs: dict[str, float] | None = None
+    epoch_s: float | None = None
 
     def view(self, trial: str) -> TrialView:
         return TrialView(trial, self.number, self.state, self.epochs, tuple(self.scores or ()),
-                         dict(self.costs or {}), self.kept)
+                         dict(self.costs or {}), self.kept, self.epoch_s)
 
 
 class PolicySearch:
@@ -544,7 +567,9 @@ class PolicySearch:
 
     def __init__(self, flags: Sequence[str], folder: Path | None = None) -> None:
         self.settings = settings_of(flags)
-        self.rules = policy_settings(self.settings)
+        # As factories.workers says without Ray running: --max-concurrent, if given.
+        self.rules = dataclasses.replace(policy_settings(self.settings),
+                                         workers=self.settings.max_concurrent)
         self.policy = Policy(self.rules)
         self._tuner_pkl = pickle.dumps(self.policy)
         self._warm = len(warm_start_points(self.settings))
@@ -553,10 +578,21 @@ class PolicySearch:
         limited = self.settings.scheduler != "asha-promotion"
         self.max_pending = (self.settings.max_concurrent if limited else None) or 1
         self.trials: dict[str, _Record] = {}
+        # A time budget's two clocks, as the Ray adapters have them: the stopper's, read at
+        # each stop_all, and the scheduler's, read at each snapshot.
+        budget = self.settings.time_budget_s
+        self.stopper_clock = None if budget is None else BudgetClock(budget)
+        self.clock = None if budget is None else BudgetClock(budget)
+
+    def use_clock(self, now: Callable[[], float]) -> None:
+        for clock in (self.stopper_clock, self.clock):
+            if clock is not None:
+                clock.now = now
 
     def snapshot(self) -> Snapshot:
         return Snapshot(tuple(record.view(name) for name, record in self.trials.items()),
-                        searcher_finished=len(self.trials) >= self.settings.trials)
+                        searcher_finished=len(self.trials) >= self.settings.trials,
+                        time_left_s=None if self.clock is None else self.clock.read())
 
     def suggest(self, trial: str) -> str | None:
         admission = self.policy.admit(self.snapshot())
@@ -588,6 +624,7 @@ class PolicySearch:
         scores[epoch - 1] = float(result.get(METRIC, math.nan))
         record.epochs = epoch
         record.costs = {k: float(result[k]) for k in COSTS if k in result}
+        record.epoch_s = result.get("time_this_iter_s")
         return self.policy.on_result(self.snapshot(), trial).value
 
     def paused(self, trial: str) -> None:
@@ -598,7 +635,8 @@ class PolicySearch:
         self.trials[trial].state = TrialState.ENDED
 
     def stop_all(self) -> bool:
-        return self.policy.budget_reached(self.snapshot())
+        out_of_time = self.stopper_clock is not None and self.stopper_clock.read() <= 0
+        return self.policy.budget_reached(self.snapshot()) or out_of_time
 
     def resume(self, trials: Sequence[tuple[str, str]]) -> dict[str, str]:
         self.policy = pickle.loads(self._tuner_pkl)

@@ -40,6 +40,11 @@ ROWS = [
     (["search", "--gpus-per-trial", "1.5"], r"--gpus-per-trial 1\.5: must be a fraction"),
     (["search", "--time-budget", "soon"], r"--time-budget 'soon': not a duration"),
     (["search", "--epoch-budget", "0"], r"argument --epoch-budget: 0 must be at least 1"),
+    (["search", "--finalists", "0"], r"argument --finalists: 0 must be at least 1"),
+    (["search", "--finalists", "3"], r"--finalists 3: finalists are planned under "
+                                     r"--scheduler asha-promotion with --time-budget or"),
+    (["search", "--finalists", "30", "--time-budget", "1h"],
+     r"--finalists 30: must be at most --trials \(20\)"),
     (["search", "--epochs", "2", "--grace-period", "3"],
      r"--grace-period 3: must be between 1 and --epochs \(2\)"),
     (["search", "--reduction-factor", "1"], r"--reduction-factor 1\.0: must be more than 1"),

@@ -56,6 +56,18 @@ SCENARIOS = [
              "the search. When the first finalist (t04) ends, a third one (t11) is resumed "
              "('choose t11'), and the budget stops the best trial of the search, t20, at "
              "epoch 7 of 9 (and t11 at 5)."),
+    Scenario("promotion-time-budget",
+             ("--epochs", "9", "--time-budget", "40s", "--max-concurrent", "2", "--trials",
+              "100"),
+             "The planned end of a time budget (issue 33): breadth at the first rung while "
+             "a new configuration's epoch and then the finalists' remaining epochs, at the "
+             "epoch times measured (a first epoch's includes its start), still fit on the "
+             "two workers in the time left; then the two finalists, t24 and t20, to epoch 9 "
+             "before the time runs out (at 38.95 s of 40), none cut. Then, rather than "
+             "idle, new configurations until the stopper ends the search (two cut in their "
+             "first epoch). The world's clock drives the stopper's and the scheduler's; "
+             "results carry time_this_iter_s (no `seconds`: the scheduler times epochs by "
+             "it, a start included in a first epoch)."),
     Scenario("promotion-max-concurrent", ("--epochs", "5", "--trials", "10",
                                           "--max-concurrent", "1"),
              "--max-concurrent 1 on two workers: the scheduler's gate holds new "
@@ -217,6 +229,19 @@ def test_the_planned_end_trains_every_finalist_to_its_last_epoch() -> None:
         assert late(trace, turn) == [], name  # no configuration drawn past the turn
     limited = golden("max-params-epoch-budget")
     assert max(e["epoch"] for e in limited if "result" in e) == 5  # finalists to the end
+
+
+def test_the_planned_end_of_a_time_budget_trains_its_finalists_in_time() -> None:
+    trace = golden("promotion-time-budget")
+    finished = {e["result"] for e in trace if e.get("epoch") == 9}
+    assert finished == {"t01", "t02", "t20", "t24"}  # the warm starts and two finalists
+    trained_on = {e["result"] for e in trace if e.get("epoch", 0) > 1}
+    assert trained_on == finished  # every other trial waited at the first rung
+    # The time ran out on configurations drawn once the finalists were trained, each at
+    # its first epoch at most: no finalist was cut.
+    assert "stop_all" in trace[-1]
+    assert all(state.endswith(("epoch 0", "epoch 1"))
+               for state in trace[-1]["unfinished"].values())
 
 
 def test_the_planned_end_holds_across_a_kill() -> None:

@@ -352,6 +352,8 @@ class _Search:
     max_concurrent: int | None = None
     epoch_budget: int | None = 38
     goal: _Goal = _Goal()
+    time_budget_s: float | None = None
+    finalists: int = 2
 
 
 def test_settings_come_from_a_searchs_fields() -> None:

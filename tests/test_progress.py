@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import re
 import time
+from pathlib import Path
 
 import pytest
 
+from mnist_hpo.search.experiment.names import PLAN_FILE
 from mnist_hpo.search.policy import rungs
 from mnist_hpo.search.tune.progress import Display, Progress, clock, expected_epochs
 from mnist_hpo.search.tune.settings import SearchSettings
@@ -103,3 +106,22 @@ def test_display_survives_rays_pickling() -> None:
 
 def test_clock() -> None:
     assert (clock(5), clock(725), clock(3909)) == ("0:05", "12:05", "1:05:09")
+
+
+def test_the_line_says_when_the_search_turned_to_its_finalists(tmp_path: Path) -> None:
+    settings = SearchSettings(space=load_space("default"), name="x", epochs=9,
+                              time_budget_s=600.0)
+    p = Progress.of(settings, experiment=tmp_path)
+    assert p.plans_end and p.figures(now=10.0)["phase"] is None  # nothing recorded yet
+    (tmp_path / PLAN_FILE).write_text(json.dumps({"phase": "breadth", "finalists": []}))
+    assert p.figures(now=11.0)["phase"] == "breadth"
+    (tmp_path / PLAN_FILE).write_text(json.dumps(
+        {"phase": "finalists", "finalists": [{"trial": 7}, {"trial": 12}]}))
+    # Read at most once a second: a moment later the line has it.
+    assert p.figures(now=11.5)["phase"] == "breadth"
+    figures = p.figures(now=12.0)
+    assert (figures["phase"], figures["finalists"]) == ("finalists", "7,12")
+    assert p.line().endswith("· finalists 7,12")
+    unplanned = Progress.of(SearchSettings(space=load_space("default"), name="x",
+                                           time_budget_s=600.0, scheduler="asha"))
+    assert "phase" not in unplanned.figures()

@@ -68,6 +68,21 @@ def test_resume_refuses_another_versions_state_before_reading_it(
         resume_search(folder)
 
 
+def test_the_finalists_are_recorded_and_a_resumed_search_plans_for_as_many() -> None:
+    images, labels = np.zeros((4, 28, 28), np.uint8), np.zeros(4, np.uint8)
+    data = MnistData(images, labels, images, labels, source="x.npz", sha256="0" * 64)
+    split = Split(images, labels, images, labels, images, labels)
+    asked = SearchSettings(space=load_space("smoke"), name="f", time_budget_s=600.0,
+                           finalists=3)
+    manifest = json.loads(json.dumps(build_manifest(asked, data, split, "here", ["t"])))
+    assert manifest["budget"]["finalists"] == 3
+    rebuilt = settings_from_manifest(manifest, storage="experiments")
+    assert (rebuilt.finalists, rebuilt.time_budget_s, rebuilt.plans_end) == (3, 600.0, True)
+    del manifest["budget"]["finalists"]  # written before --finalists existed
+    with pytest.raises(UsageError, match=r"search.json has no 'finalists' field"):
+        settings_from_manifest(manifest, storage="experiments")
+
+
 def test_a_manifest_without_a_field_this_version_writes_is_one_line() -> None:
     manifest = manifest_of()
     del manifest["objective"]  # as before --objective existed

@@ -15,6 +15,7 @@ from mnist_hpo.search.cli.args import (
     positive_float,
     positive_int,
 )
+from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.experiment import SearchStatus
 from mnist_hpo.search.tune.settings import SCHEDULERS, SearchSettings, parse_duration
 
@@ -76,13 +77,22 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-concurrent", type=positive_int, metavar="N",
                    help="at most N trials at once (default: as resources allow)")
     p.add_argument("--time-budget", metavar="DURATION",
-                   help="end the search after this long, the trials still running included "
-                        "(cut by the budget; the best trial is kept, and the search can be "
-                        "extended, not resumed): 90s, 30m, 2h (default: none)")
+                   help="end the search after this long (the search can be extended, not "
+                        "resumed); asha-promotion plans for it from the epoch times it "
+                        "measures: new configurations while they are affordable, then the "
+                        "finalists trained to the end before it runs out: 90s, 30m, 2h "
+                        "(default: none)")
     p.add_argument("--epoch-budget", type=positive_int, metavar="N",
                    help="stop the search once N epochs have been trained, all trials "
-                        "together; asha-promotion plans for it: one epoch per configuration "
-                        "first, the last epochs for the two best (default: none)")
+                        "together; asha-promotion plans for it, as for --time-budget: one "
+                        "epoch per configuration first, the last epochs for the finalists "
+                        "(default: none)")
+    p.add_argument("--finalists", type=positive_int, metavar="K",
+                   help="asha-promotion with --time-budget or --epoch-budget: the end of "
+                        "the budget trains K trials to their last epoch, the best first "
+                        "epoch and those as good that predict most unlike it, for the "
+                        "ensemble export; a warm start still training then counts as one "
+                        "(default: 2)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the sampler, the data split and every trial (default: 0)")
     p.add_argument("--address", metavar="HOST:PORT|auto",
@@ -119,9 +129,13 @@ def add_parser(sub: Any) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
-    """The flags → a checked :class:`SearchSettings`."""
+    """The flags → a checked :class:`SearchSettings`.
+
+    Raises:
+        UsageError: a bad value, or ``--finalists`` where no end is planned.
+    """
     space = load_space(args.space)
-    return SearchSettings(
+    settings = SearchSettings(
         space=space,
         name=args.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}",
         storage=args.storage, trials=args.trials, epochs=args.epochs or space.epochs,
@@ -136,7 +150,17 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         warm_start=args.warm_start,
         max_failures=args.max_failures, max_failed_trials=args.max_failed_trials,
         objective=args.objective, max_params=args.max_params,
-        max_latency_ms=args.max_latency_ms)
+        max_latency_ms=args.max_latency_ms,
+        **({} if args.finalists is None else {"finalists": args.finalists}))
+    if args.finalists is not None and args.finalists > settings.trials:
+        raise UsageError(f"--finalists {args.finalists}: must be at most --trials "
+                         f"({settings.trials})")
+    if args.finalists is not None and not settings.plans_end:
+        raise UsageError(f"--finalists {args.finalists}: finalists are planned under "
+                         f"--scheduler asha-promotion with --time-budget or --epoch-budget "
+                         f"(and --grace-period below --epochs); add a budget, or drop "
+                         f"--finalists")
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:

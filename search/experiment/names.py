@@ -16,6 +16,10 @@ JOURNAL = "optuna.journal"
 #: *.json and *.pkl into its staging folder and back over the originals at every sync,
 #: which would put the interrupted run's copy back over this run's.
 TIME_BUDGET_FILE = "time_budget"
+#: In the experiment folder, under a planned end (asha-promotion with a time or epoch
+#: budget): the plan's phase (breadth, then the finalists), the finalists and why, the time
+#: budget's estimate, and each change of them (JSON). Not named *.json, as above.
+PLAN_FILE = "plan"
 
 #: A trial's folders, ``trial_0001``..., numbered in the order the trials started.
 TRIAL_PREFIX = "trial_"
@@ -35,6 +39,10 @@ STOPPED_MARK = "stopped"
 
 #: What a trial reports after each epoch (besides ``epoch`` and Ray's own columns).
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second")
+#: What a trial reports at its first rung under a planned end: its predicted label of
+#: every validation image, one digit each, in order (``"7210414..."``): the signature the
+#: finalists are chosen unlike each other by (``search/policy/finalists.py``).
+SIGNATURE_KEY = "val_predictions"
 #: What a trial's model costs, measured on its worker after its first epoch: parameters,
 #: ``.keras`` bytes, milliseconds per image at batch 1 and 256 (medians).
 COST_KEYS = ("params", "file_bytes", "latency_ms_batch_1", "latency_ms_batch_256")

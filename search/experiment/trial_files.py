@@ -20,13 +20,26 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mnist_hpo.search.experiment.names import EPOCH_KEYS, PARAMS, PROGRESS, RESULT
+from mnist_hpo.search.experiment.names import EPOCH_KEYS, PARAMS, PROGRESS, RESULT, SIGNATURE_KEY
 
 
 def read_epochs(folder: Path) -> list[dict[str, float]]:
     """A trial folder's epochs in order, ``{"epoch": 1, "val_accuracy": ...}`` each: what
     :attr:`TrialRecord.epochs` holds, for code that needs no more of the record."""
     return epochs_of(read_rows(folder))
+
+
+def read_rungs(folder: Path, metric: str) -> tuple[dict[int, float], str | None]:
+    """A trial's ``metric`` by epoch (``progress.csv``) and its first-rung signature
+    (``result.json``), as a resumed search's scheduler reads them back.
+
+    Raises:
+        OSError, ValueError: the records cannot be read.
+    """
+    epochs = {int(e["epoch"]): float(e.get(metric, math.nan)) for e in read_epochs(folder)}
+    signature = next((r[SIGNATURE_KEY] for r in read_results(folder / RESULT)
+                      if isinstance(r.get(SIGNATURE_KEY), str)), None)
+    return epochs, signature
 
 
 def read_rows(folder: Path) -> list[dict[str, str]]:

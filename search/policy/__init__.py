@@ -9,7 +9,8 @@ Ray, a replay of recorded curves, or the golden traces' simulated world.
 - :mod:`.decisions`: what it answers (:class:`Decision`, :class:`Admission`,
   :class:`Choice`).
 - :mod:`.settings`: what it is configured with (:class:`PolicySettings`).
-- :mod:`.rungs`, :mod:`.asha`, :mod:`.pareto`, :mod:`.plan`: the rules.
+- :mod:`.rungs`, :mod:`.asha`, :mod:`.pareto`, :mod:`.plan`: the rules; the planned end's
+  finalists in :mod:`.finalists`, a time budget's schedule in :mod:`.budget`.
 - :mod:`.policy`: :class:`Policy`, the rules' memory and the questions a runner asks.
 
 Who asks: under Ray, ``mnist_hpo.search.tune.scheduler.PolicyScheduler`` (Ray's
@@ -18,11 +19,30 @@ Who asks: under Ray, ``mnist_hpo.search.tune.scheduler.PolicyScheduler`` (Ray's
 on recorded curves; ``tests/golden_events.py``'s ``PolicySearch`` in the golden traces.
 """
 
+from mnist_hpo.search.policy.budget import TimeEstimate
 from mnist_hpo.search.policy.decisions import Admission, Choice, Decision
+from mnist_hpo.search.policy.finalists import Finalist
+from mnist_hpo.search.policy.plan import PlanReport
 from mnist_hpo.search.policy.policy import Policy
 from mnist_hpo.search.policy.rungs import rungs
 from mnist_hpo.search.policy.settings import PolicySettings, Rule, SearchFields, policy_settings
-from mnist_hpo.search.policy.snapshot import Snapshot, TrialState, TrialView
+from mnist_hpo.search.policy.snapshot import Snapshot, Trials, TrialState, TrialView
 
-__all__ = ["Admission", "Choice", "Decision", "Policy", "PolicySettings", "Rule",
-           "SearchFields", "Snapshot", "TrialState", "TrialView", "policy_settings", "rungs"]
+__all__ = [
+           "Admission",
+           "Choice",
+           "Decision",
+           "Finalist",
+           "PlanReport",
+           "Policy",
+           "PolicySettings",
+           "Rule",
+           "SearchFields",
+           "Snapshot",
+           "TimeEstimate",
+           "TrialState",
+           "TrialView",
+           "Trials",
+           "policy_settings",
+           "rungs",
+]

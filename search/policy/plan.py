@@ -1,10 +1,19 @@
-"""The planned end of an epoch budget (``--epoch-budget`` under promotion-type ASHA).
+"""The planned end of a budget (``--epoch-budget`` or ``--time-budget`` under
+promotion-type ASHA).
 
-Once the epochs trained, plus one for each trial training on, reach the budget less the
-epochs ``finalists`` trials need from the first rung to the last, no new configuration
-starts; the free workers carry the best unfinished trials (by their first-rung score) to
-the end, and a trial reaching a rung below them waits. A first rung as wide as the budget
-allows, then the best trained on: the one-epoch baseline of Egele et al. (2023).
+While a new configuration is still affordable, breadth: every trial waits at the first
+rung. Once it is not, no new configuration starts; the free workers carry the finalists
+(:mod:`.finalists`: the best first-rung score, then the most unlike it among those as
+good) to the end, and a trial reaching a rung below them waits. A first rung as wide as the
+budget allows, then the best trained on: the one-epoch baseline of Egele et al. (2023).
+
+"Affordable", by the budget's kind (one plan, the rest shared):
+
+- **epochs**: the epochs trained, plus one for each trial training on, stay below the
+  budget less the epochs ``finalists`` trials need from the first rung to the last;
+- **time**: the work still to do, the new configuration first and then the finalists' (the
+  time left of each, at its measured seconds per epoch), laid out on the workers, ends
+  within the time left (:mod:`.budget`). With both budgets, both must afford it.
 """
 
 from __future__ import annotations
@@ -12,38 +21,87 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
-from mnist_hpo.search.policy.snapshot import Snapshot, TrialState
+from mnist_hpo.search.policy.budget import TimeEstimate, TimePlan
+from mnist_hpo.search.policy.finalists import Finalist, pick
+from mnist_hpo.search.policy.snapshot import Snapshot, TrialState, TrialView
 
 _UNFINISHED = (TrialState.TRAINING, TrialState.PAUSED, TrialState.PENDING)
 
 
 @dataclass(frozen=True)
+class PlanReport:
+    """What the planned end stands at, for the records (``Policy.plan``).
+
+    Attributes:
+        phase: ``"breadth"`` (new configurations, every trial waiting at the first rung)
+            or ``"finalists"`` (no new configuration: the end is the finalists').
+        finalists: The finalists (during breadth, those it would pick now), in the order
+            picked, each with why.
+        slots: How many it picks now (``--finalists`` less the kept trials training).
+        epochs_spent: Trial-epochs trained so far.
+        epoch_budget: The epoch budget (None: none).
+        time: A time budget's estimate (None: no time budget, or nothing measured yet).
+    """
+
+    phase: str
+    finalists: tuple[Finalist, ...]
+    slots: int
+    epochs_spent: int
+    epoch_budget: int | None = None
+    time: TimeEstimate | None = None
+
+
+@dataclass(frozen=True)
 class EndPlan:
-    """Who gets the last epochs of an epoch budget.
+    """Who gets the end of a budget.
 
     Every question takes the snapshot, the first rung's scores (trial id → score, in the
     order recorded) and the trials told to pause that still hold their worker.
 
     Attributes:
-        budget: The search's budget in trial-epochs.
+        budget: The epoch budget in trial-epochs (None: a time budget only).
         reserve: Epochs kept for the finalists: ``finalists`` × (last epoch − first rung).
-        finalists: Trials the end is kept for.
+        finalists: Trials trained to the end (``--finalists``). A kept warm start still
+            training when they are chosen is one of them (it takes a worker anyway); one
+            that ended before is not, and is counted as already picked when the others are
+            chosen to be unlike it.
+        time: The time budget's plan (None: an epoch budget only).
     """
 
-    budget: int
+    budget: int | None
     reserve: int
     finalists: int
+    time: TimePlan | None = None
 
-    def finishing(self, snapshot: Snapshot, pausing: Set[str],
-                  reporting: str | None = None) -> bool:
-        """Whether the budget left is the finalists': the epochs trained, plus one for each
-        trial training on (not ``reporting``, which is being decided), reach the budget
-        less the reserve; or no configuration is left to start."""
+    @property
+    def timed(self) -> bool:
+        return self.time is not None
+
+    def finishing(self, snapshot: Snapshot, pausing: Set[str], reporting: str | None = None,
+                  first: Mapping[str, float] | None = None) -> bool:
+        """Whether the rest of the budget is the finalists': no new configuration is
+        affordable (``reporting``, being decided, holds no worker), or none is left to
+        start."""
         if snapshot.searcher_finished and not snapshot.ids(TrialState.PENDING):
             return True  # nothing new will come to spend the budget on
-        running = sum(trial_id != reporting and trial_id not in pausing
-                      for trial_id in snapshot.ids(TrialState.TRAINING))
-        return snapshot.spent + running >= self.budget - self.reserve
+        if self.budget is not None:
+            running = sum(trial_id != reporting and trial_id not in pausing
+                          for trial_id in snapshot.ids(TrialState.TRAINING))
+            if snapshot.spent + running >= self.budget - self.reserve:
+                return True
+        estimate = self.estimate(snapshot, first or {}, pausing, reporting)
+        if estimate is not None:
+            return not estimate.affords_more
+        # Nothing measured yet: breadth, unless the time is already up.
+        return self.timed and snapshot.time_left_s is not None and snapshot.time_left_s <= 0
+
+    def estimate(self, snapshot: Snapshot, first: Mapping[str, float], pausing: Set[str],
+                 reporting: str | None = None) -> TimeEstimate | None:
+        """The time budget's estimate now (None: an epoch budget only, or nothing known)."""
+        if self.time is None:
+            return None
+        chosen = [f.id for f in self.chosen(snapshot, first)]
+        return self.time.estimate(snapshot, chosen, self.slots(snapshot), pausing, reporting)
 
     def candidates(self, snapshot: Snapshot, first: Mapping[str, float],
                    unfinished: bool = True) -> list[str]:
@@ -58,37 +116,83 @@ class EndPlan:
                   if view.state in states and not view.kept and view.id in first]
         return sorted(ranked, key=lambda trial_id: -first[trial_id])
 
+    def chosen(self, snapshot: Snapshot, first: Mapping[str, float],
+               unfinished: bool = False) -> list[Finalist]:
+        """The finalists, in the order picked (:func:`.finalists.pick`), among the
+        candidates (:meth:`candidates`; under a time budget those that can still be
+        trained to the end in the time left), with the kept warm starts as already
+        picked."""
+        signatures = {v.id: v.signature for v in snapshot.trials if v.signature is not None}
+        kept = [v.signature for v in snapshot.trials if v.kept and v.signature is not None]
+        ranked = self.candidates(snapshot, first, unfinished)
+        if self.time is not None and snapshot.time_left_s is not None:
+            # Under a time budget, not one that can no longer be trained to the end.
+            measured = self.time.measured(snapshot)
+            mean = sum(measured) / len(measured) if measured else None
+            ranked = [t for t in ranked
+                      if self.time.can_finish(snapshot.trial(t), snapshot, mean)]
+        return pick(ranked, first, self.slots(snapshot), signatures, kept)
+
     def is_finalist(self, trial_id: str, snapshot: Snapshot, first: Mapping[str, float],
                     pausing: Set[str]) -> bool:
-        """Whether the end of the budget goes to ``trial_id``: it is among the best
-        :meth:`slots`, counting those already trained to the end, no better one is waiting
-        for a worker, and no configuration is still in its first epoch.
+        """Whether the end of the budget goes to ``trial_id``: it is one of the
+        :meth:`chosen`, counting those already trained to the end, none picked before it
+        is waiting for a worker, and no configuration is still in its first epoch.
 
-        Once the searcher has no configuration left, among the unfinished ones only. KNOWN
-        WRONG, kept as today's code decides (tests/golden/promotion-epoch-budget-trials-
-        run-out.json): the budget still ends the search, and a third finalist is resumed.
+        Under an epoch budget, once the searcher has no configuration left, among the
+        unfinished ones only. KNOWN WRONG, kept as today's code decides
+        (tests/golden/promotion-epoch-budget-trials-run-out.json): the budget still ends
+        the search, and a third finalist is resumed. A time budget ranks the ended ones
+        too: a third finalist there would be cut by the budget.
         """
         if any(other != trial_id and other not in first and not snapshot.trial(other).kept
                for other in snapshot.ids(TrialState.TRAINING)):
             # A configuration still in its first epoch may rank above: wait for it (a
             # worker idles for part of an epoch; no epoch of the budget is spent).
             return False
-        ranked = self.candidates(snapshot, first, unfinished=snapshot.searcher_finished)
-        best = ranked[:self.slots(snapshot)]
+        unfinished = snapshot.searcher_finished and not self.timed
+        best = [f.id for f in self.chosen(snapshot, first, unfinished)]
         if trial_id not in best:
             return False
         waiting = {*snapshot.ids(TrialState.PAUSED), *snapshot.ids(TrialState.PENDING),
                    *(t for t in snapshot.ids(TrialState.TRAINING) if t in pausing)}
         return not waiting.intersection(best[:best.index(trial_id)])
 
+    def unfinished_finalists(self, snapshot: Snapshot, first: Mapping[str, float]) -> bool:
+        """Whether a finalist still has epochs to train."""
+        best = {f.id for f in self.chosen(snapshot, first)}
+        return bool(best.intersection(self.candidates(snapshot, first)))
+
     def takes_new_configurations(self, snapshot: Snapshot, first: Mapping[str, float],
-                                 pausing: Set[str]) -> bool:
+                                 pausing: Set[str], finishing: bool | None = None) -> bool:
         """Not while the end is being spent on finalists that still have epochs to train:
-        a new configuration's epoch would come out of theirs."""
-        if not self.finishing(snapshot, pausing):
+        a new configuration's epoch would come out of theirs (``finishing``: the policy's
+        own answer; under a time budget it holds once given, though the estimate may
+        shrink). Once they are trained, the workers would idle: a new configuration starts,
+        under a time budget whether or not it can reach its first rung (Ray waits for the
+        searcher, and checks no budget, when no trial is left to run)."""
+        if finishing is None:
+            finishing = self.finishing(snapshot, pausing, first=first)
+        return not finishing or not self.unfinished_finalists(snapshot, first)
+
+    def fits(self, view: TrialView, snapshot: Snapshot) -> bool:
+        """Whether ``view``, going on from where it is without a new start, can reach its
+        last epoch in the time left (always, without a time budget)."""
+        if self.time is None or snapshot.time_left_s is None:
             return True
-        best = self.candidates(snapshot, first, unfinished=False)[:self.slots(snapshot)]
-        return not set(best).intersection(self.candidates(snapshot, first))
+        measured = self.time.measured(snapshot)
+        seconds = view.epoch_s or (sum(measured) / len(measured) if measured else None)
+        return seconds is None or \
+            (self.time.max_t - view.epochs) * seconds <= snapshot.time_left_s
+
+    def report(self, snapshot: Snapshot, first: Mapping[str, float], pausing: Set[str],
+               finishing: bool) -> PlanReport:
+        """The plan as it stands (``finishing``: the policy's answer)."""
+        unfinished = snapshot.searcher_finished and not self.timed
+        return PlanReport("finalists" if finishing else "breadth",
+                          tuple(self.chosen(snapshot, first, unfinished)),
+                          self.slots(snapshot), snapshot.spent, self.budget,
+                          self.estimate(snapshot, first, pausing))
 
     def slots(self, snapshot: Snapshot) -> int:
         """How many finalists: ``finalists`` less one for each kept trial still training

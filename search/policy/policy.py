@@ -17,9 +17,10 @@ import math
 from collections.abc import Mapping
 
 from mnist_hpo.search.policy.asha import Rung, rung_to_record
+from mnist_hpo.search.policy.budget import TimePlan
 from mnist_hpo.search.policy.decisions import Admission, Choice, Decision
 from mnist_hpo.search.policy.pareto import Point, goes_on
-from mnist_hpo.search.policy.plan import EndPlan
+from mnist_hpo.search.policy.plan import EndPlan, PlanReport
 from mnist_hpo.search.policy.settings import PolicySettings, Rule
 from mnist_hpo.search.policy.snapshot import Snapshot, TrialState, TrialView
 
@@ -34,9 +35,7 @@ class Policy:
     def __init__(self, settings: PolicySettings) -> None:
         self.settings = settings
         self._rungs = settings.rungs
-        self._plan = EndPlan(settings.epoch_budget, finalists=settings.finalists,
-                             reserve=settings.finalists * (settings.max_t - self._rungs[0])
-                             ) if settings.planned and settings.epoch_budget else None
+        self._plan = _end_plan(settings)
         self._forget()
 
     def _forget(self) -> None:
@@ -48,6 +47,9 @@ class Policy:
         self._points: dict[int, dict[str, Point]] = {r: {} for r in self._rungs}
         # Told to pause: the runner shows such a trial training until its checkpoint is saved.
         self._pausing: set[str] = set()
+        # A time budget's plan has turned to the finalists: it holds, though the estimate
+        # may later shrink (a finalist's first epoch, start-up included, measured long).
+        self._turned = False
 
     # -- a new configuration --------------------------------------------------------------
 
@@ -60,12 +62,12 @@ class Policy:
             return Admission.NO_MORE
         limit = self.settings.max_concurrent
         if limit is not None:
-            taken = self._training(snapshot) + len(snapshot.ids(TrialState.PENDING)) + \
+            taken = self._training(snapshot) + snapshot.count(TrialState.PENDING) + \
                 (self._resumable(snapshot) is not None)
             if taken >= limit:
                 return Admission.WAIT
         if self._plan is not None and not self._plan.takes_new_configurations(
-                snapshot, self._first, self._pausing):
+                snapshot, self._first, self._pausing, self._finishing(snapshot)):
             return Admission.WAIT
         return Admission.START
 
@@ -76,10 +78,10 @@ class Policy:
         furthest that entered its rung's top; under a planned end the best finalist),
         else take a pending one. When nothing can change a rung's top any more (no new
         configuration, nothing training), the paused trials have lost: they stop."""
-        paused = snapshot.ids(TrialState.PAUSED)
         if self.settings.rule is not Rule.PROMOTION:
-            pending = snapshot.ids(TrialState.PENDING)
-            return Choice(resume=paused[0] if paused and not pending else None)
+            paused = snapshot.count(TrialState.PAUSED) and \
+                not snapshot.count(TrialState.PENDING)
+            return Choice(resume=snapshot.ids(TrialState.PAUSED)[0] if paused else None)
         limit = self.settings.max_concurrent
         if limit is not None and self._training(snapshot) >= limit:
             return Choice()
@@ -89,11 +91,14 @@ class Policy:
             self._scores[rung].mark_passed(trial_id)
             self._pausing.discard(trial_id)
             return Choice(resume=trial_id)
-        if snapshot.ids(TrialState.PENDING) or self._plan is not None:
+        if snapshot.count(TrialState.PENDING) or (self._plan is not None and
+                                                  not self._plan.timed):
             return Choice()
-        if paused and snapshot.searcher_finished and \
-                not snapshot.ids(TrialState.TRAINING):
-            return Choice(stop=tuple(paused))
+        # Under a time budget's plan, once no configuration is left, the trials that are
+        # not finalists would wait for a budget that has nothing more for them.
+        if snapshot.count(TrialState.PAUSED) and snapshot.searcher_finished and \
+                not snapshot.count(TrialState.TRAINING):
+            return Choice(stop=tuple(snapshot.ids(TrialState.PAUSED)))
         return Choice()
 
     # -- a result -------------------------------------------------------------------------
@@ -129,6 +134,15 @@ class Policy:
         if self.settings.rule is Rule.STOPPING and self.settings.cost_key is None and \
                 score is not None:
             self._judge(view, score)
+
+    def plan(self, snapshot: Snapshot) -> PlanReport | None:
+        """What the planned end of the budget stands at (None: no plan): breadth or the
+        finalists, the finalists-to-be and why, and a time budget's estimate. For the
+        records: the decisions ask the same questions."""
+        if self._plan is None:
+            return None
+        return self._plan.report(snapshot, self._first, self._pausing,
+                                 self._finishing(snapshot))
 
     def budget_reached(self, snapshot: Snapshot) -> bool:
         """Whether the epoch budget is spent: the search ends now."""
@@ -183,8 +197,9 @@ class Policy:
             rung.mark_passed(trial_id)
             return Decision.CONTINUE
         if self._plan is not None:  # breadth, then the finalists
-            goes = self._plan.finishing(snapshot, self._pausing, reporting=trial_id) and \
-                self._plan.is_finalist(trial_id, snapshot, self._first, self._pausing)
+            goes = self._finishing(snapshot, reporting=trial_id) and \
+                self._plan.is_finalist(trial_id, snapshot, self._first, self._pausing) and \
+                self._plan.fits(view, snapshot)
         else:
             goes = rung.in_top(trial_id)
         if goes:
@@ -212,26 +227,41 @@ class Policy:
 
     def _resumable(self, snapshot: Snapshot) -> tuple[str, int] | None:
         """The paused trial due to resume and the rung it passes, if any."""
-        paused = set(snapshot.ids(TrialState.PAUSED))
-        if not paused:
+        if not snapshot.count(TrialState.PAUSED):
             return None
         if self.settings.rule is not Rule.PROMOTION:  # Ray's FIFO order: any paused trial
             return (snapshot.ids(TrialState.PAUSED)[0], 0) \
-                if not snapshot.ids(TrialState.PENDING) else None
+                if not snapshot.count(TrialState.PENDING) else None
         if self._plan is not None:
-            if not self._plan.finishing(snapshot, self._pausing):
+            if not self._finishing(snapshot):
                 return None
-            best = next((trial_id for trial_id in self._plan.candidates(snapshot, self._first)
-                         if trial_id in paused), None)
+            # The first paused finalist in the order picked: without signatures, the best
+            # paused candidate by score, as before the finalists were picked for unlikeness.
+            unfinished = snapshot.searcher_finished and not self._plan.timed
+            best = next((f.id for f in self._plan.chosen(snapshot, self._first, unfinished)
+                         if snapshot.is_in(f.id, TrialState.PAUSED)), None)
             if best is None or not self._plan.is_finalist(best, snapshot, self._first,
                                                           self._pausing):
                 return None
             return best, max(r for r in self._rungs if best in self._scores[r])
         for rung in reversed(self._rungs):  # the furthest trials first
             for trial_id in self._scores[rung].due():
-                if trial_id in paused:
+                if snapshot.is_in(trial_id, TrialState.PAUSED):
                     return trial_id, rung
         return None
+
+    def _finishing(self, snapshot: Snapshot, reporting: str | None = None) -> bool:
+        """The plan's :meth:`~EndPlan.finishing`; under a time budget, once true, true for
+        good (the policy's memory, forgotten at a resume: the resumed search plans with
+        what is left)."""
+        plan = self._plan
+        if plan is None:
+            return False
+        if plan.timed and self._turned:
+            return True
+        finishing = plan.finishing(snapshot, self._pausing, reporting, self._first)
+        self._turned = plan.timed and finishing
+        return finishing
 
     def _training(self, snapshot: Snapshot) -> int:
         """Trials holding a worker for more epochs: training, not told to pause."""
@@ -248,3 +278,16 @@ class Policy:
         # A trial without a cost (it failed to measure one) ranks as the costliest.
         key = self.settings.cost_key
         return float(view.costs.get(key, math.inf)) if key else math.inf
+
+
+def _end_plan(settings: PolicySettings) -> EndPlan | None:
+    """The planned end of ``settings``' budgets, if planned."""
+    if not settings.planned:
+        return None
+    rungs = settings.rungs
+    time = None
+    if settings.time_budget_s is not None:
+        limits = [n for n in (settings.workers, settings.max_concurrent) if n is not None]
+        time = TimePlan(settings.max_t, rungs, min(limits) if limits else None)
+    return EndPlan(settings.epoch_budget, finalists=settings.finalists,
+                   reserve=settings.finalists * (settings.max_t - rungs[0]), time=time)

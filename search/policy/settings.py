@@ -32,13 +32,19 @@ class PolicySettings:
         reduction_factor: η: the top 1/η of a rung goes on.
         max_concurrent: Trials training at once (None: as many as there are workers).
         epoch_budget: The search's budget in trial-epochs (None: no budget).
-        plan_end: Whether the promotion rule plans the end of an epoch budget (``mnist-hpo``
+        plan_end: Whether the promotion rule plans the end of a budget (``mnist-hpo``
             always does; the benchmarks replay and re-run the earlier default without it).
-        finalists: Trials the planned end of an epoch budget is kept for.
+        finalists: Trials the planned end of a budget trains to the end (``--finalists``);
+            a kept warm start still training then is one of them (:class:`.plan.EndPlan`).
         cost_key: Under the stopping rule, rank a rung by (score, this cost) fronts.
         limits: Cost key → the largest allowed value: a trial over one stops at once.
         kept_warm_starts: How many of the search's warm starts run every epoch, first ones
             first (None: all); an adapter marks those trials ``kept``.
+        time_budget_s: The search's time budget in seconds (None: none); the snapshot says
+            what is left of it (``Snapshot.time_left_s``).
+        workers: Trials that can train at once (``--max-concurrent``, or what the cluster's
+            resources hold); None: as many as the snapshot shows training. The plan of a
+            time budget counts the finalists' wall time on these.
     """
 
     rule: Rule = Rule.PROMOTION
@@ -52,6 +58,8 @@ class PolicySettings:
     cost_key: str | None = None
     limits: tuple[tuple[str, float], ...] = ()
     kept_warm_starts: int | None = None
+    time_budget_s: float | None = None
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         rungs(self.max_t, self.grace_period, self.reduction_factor)  # raises on bad values
@@ -60,6 +68,11 @@ class PolicySettings:
                              f"{self.max_concurrent}")
         if self.epoch_budget is not None and self.epoch_budget < 1:
             raise ValueError(f"`epoch_budget` must be at least 1, but got {self.epoch_budget}")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise ValueError(f"`time_budget_s` must be more than 0, but got "
+                             f"{self.time_budget_s}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"`workers` must be at least 1, but got {self.workers}")
         if self.finalists < 1:
             raise ValueError(f"`finalists` must be at least 1, but got {self.finalists}")
         if self.cost_key is not None and self.rule is not Rule.STOPPING:
@@ -75,9 +88,10 @@ class PolicySettings:
 
     @property
     def planned(self) -> bool:
-        """Whether the end of an epoch budget is planned (promotion rule only)."""
-        return (self.rule is Rule.PROMOTION and self.plan_end
-                and self.epoch_budget is not None and bool(self.rungs))
+        """Whether the end of a budget, of epochs or of time, is planned (promotion rule
+        only)."""
+        budget = self.epoch_budget is not None or self.time_budget_s is not None
+        return self.rule is Rule.PROMOTION and self.plan_end and budget and bool(self.rungs)
 
     def keeps(self, warm_start: int) -> bool:
         """Whether the ``warm_start``-th warm start (1 for the seed network) runs every
@@ -110,6 +124,10 @@ class SearchFields(Protocol):
     @property
     def epoch_budget(self) -> int | None: ...
     @property
+    def time_budget_s(self) -> float | None: ...
+    @property
+    def finalists(self) -> int: ...
+    @property
     def goal(self) -> _Goal: ...
 
 
@@ -126,5 +144,6 @@ def policy_settings(search: SearchFields) -> PolicySettings:
     return PolicySettings(
         rule=rule, max_t=search.epochs, grace_period=search.grace_period,
         reduction_factor=search.reduction_factor, max_concurrent=search.max_concurrent,
-        epoch_budget=search.epoch_budget, cost_key=cost_key,
-        limits=tuple(sorted(search.goal.limits.items())), kept_warm_starts=kept)
+        epoch_budget=search.epoch_budget, finalists=search.finalists, cost_key=cost_key,
+        limits=tuple(sorted(search.goal.limits.items())), kept_warm_starts=kept,
+        time_budget_s=search.time_budget_s)

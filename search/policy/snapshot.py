@@ -46,6 +46,13 @@ class TrialView:
             result on.
         kept: A warm start that runs every epoch: never paused, never stopped early, its
             scores still count in the rungs.
+        epoch_s: Its measured wall seconds per epoch once started (under Ray, the time of
+            its latest epoch's training and validation, plus what the search measures
+            between two epochs of a trial that trains on); None: not measured. Read by the
+            plan of a time budget only.
+        signature: Its predicted label of every validation image at the first rung, one
+            byte each (any encoding, the same for every trial); None: not reported. Read
+            by the choice of finalists only (:mod:`.finalists`).
     """
 
     id: str
@@ -55,6 +62,8 @@ class TrialView:
     scores: tuple[float, ...] = ()
     costs: Mapping[str, float] = field(default_factory=dict)
     kept: bool = False
+    epoch_s: float | None = None
+    signature: bytes | None = None
 
     def score(self, epoch: int) -> float | None:
         """Its score after ``epoch``, None if not reported (or reported as NaN)."""
@@ -78,23 +87,31 @@ class Snapshot:
         trials: The trials, in the order the runner lists them.
         searcher_finished: No new configuration will come (``--trials`` reached, or the
             searcher has none left).
+        time_left_s: Seconds left of the search's time budget, as the runner's clock says
+            now (None: no time budget, or not known).
+        start_s: Seconds a trial takes to start on a worker before its first epoch there
+            begins, new or resumed, as measured (None: not measured).
     """
 
     trials: tuple[TrialView, ...] = ()
     searcher_finished: bool = False
+    time_left_s: float | None = None
+    start_s: float | None = None
 
-    # The indexes below are built once per snapshot, on first use: a policy asks several
-    # questions of one snapshot, and a search of 10,000 trials asks tens of thousands.
+    # The indexes below are built once per snapshot, on first use (or handed over by
+    # :class:`Trials`): a policy asks several questions of one snapshot, and a search of
+    # 10,000 trials asks tens of thousands.
 
     @cached_property
     def _by_id(self) -> dict[str, TrialView]:
         return {view.id: view for view in self.trials}
 
     @cached_property
-    def _by_state(self) -> dict[TrialState, list[str]]:
-        by_state: dict[TrialState, list[str]] = {state: [] for state in TrialState}
-        for view in self.trials:
-            by_state[view.state].append(view.id)
+    def _by_state(self) -> dict[TrialState, dict[str, int]]:
+        """State → trial id → its place in the runner's order."""
+        by_state: dict[TrialState, dict[str, int]] = {state: {} for state in TrialState}
+        for place, view in enumerate(self.trials):
+            by_state[view.state][view.id] = place
         return by_state
 
     def trial(self, trial_id: str) -> TrialView:
@@ -114,15 +131,63 @@ class Snapshot:
 
     def ids(self, *states: TrialState) -> list[str]:
         """The trials in one of ``states``, in the runner's order."""
-        if len(states) == 1:
-            return list(self._by_state[states[0]])
-        return [view.id for view in self.trials if view.state in states]
+        places: dict[str, int] = {}
+        for state in states:
+            places.update(self._by_state[state])
+        return sorted(places, key=places.__getitem__)
 
     def count(self, state: TrialState) -> int:
         """How many trials are in ``state``."""
         return len(self._by_state[state])
 
+    def is_in(self, trial_id: str, state: TrialState) -> bool:
+        """Whether ``trial_id`` is in ``state``."""
+        return trial_id in self._by_state[state]
+
     @cached_property
     def spent(self) -> int:
         """The search's budget spent: every trial's epochs trained."""
         return sum(view.trained for view in self.trials)
+
+
+class Trials:
+    """Every trial's latest view, kept indexed as the views change, for an adapter that
+    knows when a trial changed: a :meth:`snapshot` then costs copies of its indexes (at C
+    speed), not a walk of every trial in Python, which at 10,000 trials was most of the
+    driver's time per decision (benchmarks/simulated_search.py). Trials keep the place they
+    were first put at: the runner's order."""
+
+    def __init__(self) -> None:
+        self._views: dict[str, TrialView] = {}
+        self._places: dict[str, int] = {}
+        self._by_state: dict[TrialState, dict[str, int]] = {state: {} for state in TrialState}
+        self._spent = 0
+
+    def put(self, view: TrialView) -> None:
+        """``view`` is its trial's latest (a new trial goes last)."""
+        old = self._views.get(view.id)
+        if old is not None:
+            self._spent -= old.trained
+            del self._by_state[old.state][view.id]
+        place = self._places.setdefault(view.id, len(self._places))
+        self._views[view.id] = view
+        self._by_state[view.state][view.id] = place
+        self._spent += view.trained
+
+    def get(self, trial_id: str) -> TrialView | None:
+        """The latest view of ``trial_id``, if it was put."""
+        return self._views.get(trial_id)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def snapshot(self, searcher_finished: bool = False, time_left_s: float | None = None,
+                 start_s: float | None = None) -> Snapshot:
+        """The trials as they are now."""
+        snapshot = Snapshot(tuple(self._views.values()), searcher_finished, time_left_s,
+                            start_s)
+        # The indexes Snapshot would build on first use, copied (a snapshot is frozen).
+        snapshot.__dict__.update(
+            _by_id=dict(self._views), spent=self._spent,
+            _by_state={state: dict(ids) for state, ids in self._by_state.items()})
+        return snapshot

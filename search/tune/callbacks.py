@@ -13,6 +13,7 @@ from ray import tune
 from ray.tune.experiment import Trial
 
 from mnist_hpo.search.experiment.names import STOPPED_MARK, TIME_BUDGET_FILE
+from mnist_hpo.search.tune.clock import BudgetClock
 from mnist_hpo.search.tune.settings import METRIC
 
 
@@ -170,13 +171,14 @@ class TimeBudget(tune.Stopper):
     """The time budget (``--time-budget``), saying what is left of it.
 
     The clock starts at Ray's first check (``stop_all``), so Ray's start-up does not count;
-    each check takes the time since the one before off what is left. Ray keeps this
-    stopper in its experiment state: a resumed search goes on with what was left, not a new
-    budget, and the time it was down does not count (the first check after a restore starts
-    the clock again). So neither the process that ends the search nor its status line can
-    tell from its own clock; this writes :data:`TIME_BUDGET_FILE` into ``experiment`` (a
-    local folder; None for remote storage) at its first check, about every second after,
-    and when the budget runs out.
+    each check takes the time since the one before off what is left (a
+    :class:`~mnist_hpo.search.tune.clock.BudgetClock`). Ray keeps this stopper in its
+    experiment state: a resumed search goes on with what was left, not a new budget, and
+    the time it was down does not count (the first check after a restore starts the clock
+    again). So neither the process that ends the search nor its status line can tell from
+    its own clock; this writes :data:`TIME_BUDGET_FILE` into ``experiment`` (a local
+    folder; None for remote storage) at its first check, about every second after, and
+    when the budget runs out.
 
     Args:
         seconds: The budget.
@@ -187,45 +189,52 @@ class TimeBudget(tune.Stopper):
 
     def __init__(self, seconds: float, experiment: str | None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self.left = seconds
+        self.budget = BudgetClock(seconds, clock)
         self.experiment = experiment
-        self.clock = clock
-        self._checked: float | None = None  # the clock at the last check
         self._written: float | None = None  # the clock at the last write
         self._said_spent = False
+
+    @property
+    def seconds(self) -> float:
+        return self.budget.seconds
+
+    @property
+    def left(self) -> float:
+        return self.budget.left
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.budget.now
+
+    @clock.setter
+    def clock(self, now: Callable[[], float]) -> None:
+        self.budget.now = now
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False  # stops no single trial; see stop_all
 
     def stop_all(self) -> bool:
-        now = self.clock()
-        if self._checked is not None:
-            self.left -= now - self._checked
-        self._checked = now
-        spent = self.left <= 0
+        left = self.budget.read()
+        now = self.budget.now()
+        spent = left <= 0
         due = self._written is None or now - self._written >= 1.0
         if self.experiment and (due or (spent and not self._said_spent)):
             path = Path(self.experiment, TIME_BUDGET_FILE)
             # Written beside, then renamed: a kill mid-write leaves the last whole file.
             partial = path.with_name(TIME_BUDGET_FILE + ".partial")
             partial.write_text(json.dumps({"budget_s": self.seconds,
-                                           "left_s": round(max(self.left, 0.0), 1),
+                                           "left_s": round(max(left, 0.0), 1),
                                            "reached": spent}))
             os.replace(partial, path)
             self._written, self._said_spent = now, spent
         return spent
 
     def __getstate__(self) -> dict[str, Any]:
-        # A clock's readings mean nothing to another process, and a test's clock may not
-        # pickle: the budget and what is left of it are the state.
-        return {"seconds": self.seconds, "left": self.left, "experiment": self.experiment}
+        return {"budget": self.budget, "experiment": self.experiment}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.seconds, self.left = state["seconds"], state["left"]
-        self.experiment = state["experiment"]
-        self.clock = time.monotonic
-        self._checked = self._written = None
+        self.budget, self.experiment = state["budget"], state["experiment"]
+        self._written = None
         self._said_spent = False
 
 

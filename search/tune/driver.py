@@ -145,12 +145,15 @@ def trainable(settings: SearchSettings, split: Split) -> Any:
     from mnist_hpo.search.tune.factories import trial_resources
     from mnist_hpo.search.tune.trainable import EpochTrainable
 
+    # The finalists are picked unlike each other by their first rung's predictions: asked
+    # for only when there are finalists to pick.
+    signature = {"signature_epoch": settings.grace_period} if settings.plans_end else {}
     # tune.with_parameters puts the split in Ray's object store once; every trial on every
     # node reads the same shared copy.
     return tune.with_resources(
         tune.with_parameters(EpochTrainable, split=split, epochs=settings.epochs,
                              seed=settings.seed, threads=settings.threads_per_trial,
-                             gpus=settings.gpus_per_trial),
+                             gpus=settings.gpus_per_trial, **signature),
         trial_resources(settings))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from dataclasses import dataclass
@@ -190,19 +191,39 @@ def make_searcher(settings: SearchSettings, experiment_dir: Path | None,
                           cost_key=settings.goal.cost_key, limits=settings.goal.limits)
 
 
-def make_scheduler(settings: SearchSettings) -> PolicyScheduler:
+def make_scheduler(settings: SearchSettings, records: bool = True) -> PolicyScheduler:
     """The search's decisions (``search/policy/``: ASHA of Ray's stopping type or of the
     promotion type, FIFO, fronts in a Pareto search, the planned end of an epoch budget,
     ``--max-concurrent``, cost limits) behind Ray's scheduler interface.
 
     The warm starts the policy keeps (``PolicySettings.keeps``: both under the promotion
     type, the seed network under the stopping type, none in a Pareto search) run every
-    epoch: the scheduler recognises them by their configurations.
+    epoch: the scheduler recognises them by their configurations. ``records``: the
+    experiment folder is local (the plan's records are written there).
     """
-    rules = policy_settings(settings)
+    rules = dataclasses.replace(policy_settings(settings), workers=workers(settings))
     kept = [point for number, point in enumerate(warm_start_points(settings), start=1)
             if rules.keeps(number)]
-    return PolicyScheduler(Policy(rules), kept=kept, metric=METRIC)
+    return PolicyScheduler(Policy(rules), kept=kept, metric=METRIC, records=records)
+
+
+def workers(settings: SearchSettings) -> int | None:
+    """Trials that can train at once: ``--max-concurrent``, and what the running Ray
+    cluster's CPUs and GPUs hold of the per-trial resources (None: Ray is not running and
+    no limit was given; the policy then counts the trials it sees training).
+
+    The scheduler is built after Ray has started (``driver.run_tuner``), and keeps the
+    figure it was built with: a resumed search plans with the cluster it began on. An
+    autoscaling cluster's later nodes are not counted, so its plan errs early."""
+    import ray
+
+    fits = [settings.max_concurrent] if settings.max_concurrent else []
+    if ray.is_initialized():
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        fits.append(int(resources.get("CPU", 0) // settings.cpus_per_trial))
+        if settings.gpus_per_trial:
+            fits.append(int(resources.get("GPU", 0) // settings.gpus_per_trial))
+    return max(1, min(fits)) if fits else None
 
 
 def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
@@ -218,7 +239,7 @@ def make_tune_config(settings: SearchSettings, experiment_dir: Path | None, *,
     searcher = make_searcher(settings, experiment_dir, ext.study_name, ext.warm_start)
     # The searcher asks the scheduler whether a configuration may start: the scheduler
     # hands it the question at each of Ray's calls (search/tune/scheduler.py).
-    scheduler = make_scheduler(settings)
+    scheduler = make_scheduler(settings, records=experiment_dir is not None)
     return tune.TuneConfig(
         metric=METRIC, mode=MODE,
         search_alg=searcher,

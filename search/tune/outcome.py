@@ -9,6 +9,7 @@ from typing import Any
 
 from mnist_hpo.search.experiment import SearchStatus, TrialRecord, TrialState, load_experiment
 from mnist_hpo.search.experiment.names import JOURNAL, MANIFEST
+from mnist_hpo.search.experiment.plan_file import plan_summary, read_plan
 from mnist_hpo.search.tune.callbacks import time_budget_state
 from mnist_hpo.search.tune.manifest import finish_manifest
 from mnist_hpo.search.tune.settings import SearchSettings
@@ -64,9 +65,11 @@ def conclude(experiment: Path, settings: SearchSettings, manifest: dict[str, Any
         str(experiment), status, settings.trials, {}, best.number if best else None,
         best.best_val_accuracy if best else None, best.params if best else None,
         str(best.checkpoint) if best and best.checkpoint else None, failed)
+    plan = read_plan(experiment)
     finish_manifest(experiment / MANIFEST, manifest, status=status.value,
                     best_trial=outcome.best_trial, best_val_accuracy=outcome.best_score,
-                    best_config=outcome.best_config, best_checkpoint=outcome.best_checkpoint)
+                    best_config=outcome.best_config, best_checkpoint=outcome.best_checkpoint,
+                    **({"plan": plan_summary(plan)} if plan else {}))
     # Read again under the status just written: the trials in flight now read as the
     # leaderboard shows them (cut by the budget, interrupted), and the counts are its own.
     tally = load_experiment(experiment).tally()

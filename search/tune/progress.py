@@ -13,6 +13,7 @@ the estimate, and the line says which.
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 from ray import tune
 from ray.tune.experiment import Trial
 
+from mnist_hpo.search.experiment.plan_file import read_plan
 from mnist_hpo.search.policy import rungs
 from mnist_hpo.search.tune.callbacks import best_score, time_budget_state
 from mnist_hpo.search.tune.settings import ASHA_SCHEDULERS, METRIC, SearchSettings
@@ -60,6 +62,8 @@ class Progress:
     best: tuple[int, float] | None = None
     first_start: float | None = None
     experiment: str | None = None  # local folder: where a resumed search finds its time left
+    plans_end: bool = False  # the end of a budget is planned: the line says its phase
+    _plan: tuple[float, str | None, str] = (-math.inf, None, "")  # read at, phase, trials
 
     @classmethod
     def of(cls, settings: SearchSettings, planned: int | None = None,
@@ -70,7 +74,8 @@ class Progress:
                    grace=settings.grace_period if asha else None,
                    factor=settings.reduction_factor if asha else None,
                    time_budget_s=settings.time_budget_s, epoch_budget=settings.epoch_budget,
-                   experiment=None if experiment is None else str(experiment))
+                   experiment=None if experiment is None else str(experiment),
+                   plans_end=settings.plans_end)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Unpickled by a resumed search (Ray restores its callbacks from tuner.pkl): the
@@ -79,6 +84,7 @@ class Progress:
         self.__dict__.update(state)
         self.started, self.first_start = time.monotonic(), None
         self.epochs, self.running, self.finished, self.best = {}, set(), set(), None
+        self._plan = (-math.inf, None, "")
         if self.time_budget_s is not None and self.experiment:
             left = (time_budget_state(Path(self.experiment)) or {}).get("left_s")
             if isinstance(left, (int, float)):
@@ -110,12 +116,27 @@ class Progress:
         now = time.monotonic() if now is None else now
         trained = sum(self.epochs.values())
         left, by = self._left(trained, now)
-        return {"trials_done": len(self.finished), "trials_running": len(self.running),
-                "trials_planned": self.planned, "epochs": trained,
-                "epoch_budget": self.epoch_budget,
-                "best": None if self.best is None else round(self.best[1], 4),
-                "best_trial": None if self.best is None else self.best[0],
-                "elapsed_s": round(now - self.started), "left_s": left, "left_by": by}
+        phase, finalists = self._phase(now)
+        figures = {"trials_done": len(self.finished), "trials_running": len(self.running),
+                   "trials_planned": self.planned, "epochs": trained,
+                   "epoch_budget": self.epoch_budget,
+                   "best": None if self.best is None else round(self.best[1], 4),
+                   "best_trial": None if self.best is None else self.best[0],
+                   "elapsed_s": round(now - self.started), "left_s": left, "left_by": by}
+        if self.plans_end:
+            figures |= {"phase": phase, "finalists": finalists or None}
+        return figures
+
+    def _phase(self, now: float) -> tuple[str | None, str]:
+        """The planned end's phase and finalists (``"7,12"``), as the scheduler last wrote
+        them into the experiment folder (read at most once a second; local folders)."""
+        read_at, phase, finalists = self._plan
+        if self.plans_end and self.experiment and now - read_at >= 1.0:
+            plan = read_plan(Path(self.experiment)) or {}
+            phase = plan.get("phase") or phase
+            finalists = ",".join(str(f.get("trial")) for f in plan.get("finalists", []))
+            self._plan = (now, phase, finalists)
+        return phase, finalists
 
     def _left(self, trained: int, now: float) -> tuple[int | None, str]:
         if trained == 0 or self.first_start is None:
@@ -144,6 +165,10 @@ class Progress:
             f"best {f['best']:.4f} (trial {f['best_trial']})"
         left = "estimating time left" if f["left_s"] is None else \
             f"~{clock(f['left_s'])} left ({f['left_by']})"
+        if f.get("phase") == "finalists":
+            left += f" · finalists {f['finalists'] or ''}".rstrip()
+        elif f.get("phase"):
+            left += f" · {f['phase']}"
         if ended:
             return (f"Search ended: {f['trials_done']} of {f['trials_planned']} planned trials "
                     f"done · {epochs} · {best} · {clock(f['elapsed_s'])} elapsed")

@@ -58,6 +58,8 @@ class SearchSettings:
     max_concurrent: int | None = None
     time_budget_s: float | None = None
     epoch_budget: int | None = None
+    #: Trials the planned end of a budget trains to the end (asha-promotion with a budget).
+    finalists: int = 2
     seed: int = 0
     address: str | None = None
     data: str | None = None
@@ -103,6 +105,8 @@ class SearchSettings:
             raise UsageError(f"--max-failed-trials {self.max_failed_trials}: must be at least 1")
         if self.epoch_budget is not None and self.epoch_budget < 1:
             raise UsageError(f"--epoch-budget {self.epoch_budget}: must be at least 1")
+        if self.finalists < 1:
+            raise UsageError(f"--finalists {self.finalists}: must be at least 1")
         if self.reduction_factor <= 1:
             raise UsageError(f"--reduction-factor {self.reduction_factor}: must be more than 1")
         if not 1 <= self.grace_period <= self.epochs:
@@ -115,6 +119,13 @@ class SearchSettings:
     def goal(self) -> Objective:
         """``--objective`` and the cost limits, checked."""
         return Objective.parse(self.objective, self.max_params, self.max_latency_ms)
+
+    @property
+    def plans_end(self) -> bool:
+        """Whether the end of a budget is planned: finalists are chosen (asha-promotion
+        with --time-budget or --epoch-budget)."""
+        budget = self.time_budget_s is not None or self.epoch_budget is not None
+        return self.scheduler == "asha-promotion" and budget and self.grace_period < self.epochs
 
     @property
     def threads_per_trial(self) -> int:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray import tune
 
-from mnist_hpo.search.experiment.names import CHECKPOINT_MODEL, CHECKPOINT_STATE
+from mnist_hpo.search.experiment.names import CHECKPOINT_MODEL, CHECKPOINT_STATE, SIGNATURE_KEY
 from mnist_hpo.search.training.data import Split
 from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
 
@@ -42,11 +42,14 @@ class EpochTrainable(tune.Trainable):
             compared on equal terms.
         threads: TensorFlow threads, the trial's CPU share.
         gpus: The trial's GPU share (0 on CPU).
+        signature_epoch: Report the predicted validation labels after this epoch, the
+            first rung (:data:`SIGNATURE_KEY`; passed only when the search picks finalists).
     """
 
     # tune.with_parameters hands its objects to setup as keywords (Ray's documented use).
     def setup(self, config: dict[str, Any], *, split: Split,  # type: ignore[override]
-              epochs: int, seed: int, threads: int, gpus: float) -> None:
+              epochs: int, seed: int, threads: int, gpus: float,
+              signature_epoch: int | None = None) -> None:
         # Nothing slow here: Ray counts a trial as pending until setup returns and starts
         # the next trial only then, so TensorFlow starts in the first step instead.
         quiet_tensorflow()
@@ -54,6 +57,7 @@ class EpochTrainable(tune.Trainable):
 
         self._split, self._epochs, self._seed = split, epochs, seed
         self._threads, self._gpus = threads, gpus
+        self._signature_epoch = signature_epoch
         # Which Ray node ran the epoch: node_ip alone cannot tell two nodes on one host apart.
         self._node_id = ray.get_runtime_context().get_node_id()
         self._fit: Fit | None = None  # built at the first step, for ``self.config``
@@ -74,6 +78,10 @@ class EpochTrainable(tune.Trainable):
                                     images=self._split.x_val[:256, :, :, None] / 255.0)
         result: dict[str, Any] = {k: row[k] for k in EPOCH_KEYS if k in row}
         result |= {"epoch": self._fit.done, "node_id": self._node_id, **self._cost}
+        if self._fit.done == self._signature_epoch:
+            # One digit per validation image: a few kilobytes, once per trial.
+            labels = self._fit.predicted_labels()
+            result[SIGNATURE_KEY] = (labels + ord("0")).tobytes().decode("ascii")
         if self._fit.done >= self._epochs:
             result["done"] = True  # ran every epoch: the trial is complete
         return result
