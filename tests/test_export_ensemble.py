@@ -181,15 +181,16 @@ def test_auto_exports_the_best_alone_when_no_other_is_within_noise(
     floor = eligibility_threshold(best.best_val_accuracy or 0, 1000)
     others = [t.number for t in records.finished
               if t.number != best.number and (t.best_val_accuracy or 0) >= floor]
-    if others:
-        pytest.skip(f"this run's trials {others} are within noise of the best")
     out = tmp_path / "ensemble"
     proc = run_cli("export", str(experiment), "--ensemble", "auto", "--out", str(out))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     m = json.loads((out / "metrics.json").read_text())
-    assert [r["trial"] for r in m["members"]] == [best.number]
-    assert m["selection"]["not_eligible"] == len(records.finished) - 1
-    assert f"No ensemble of these trials beats trial {best.number} alone" in proc.stdout
+    # Whichever trials this run's seed made: those below the floor never enter.
+    assert m["selection"]["not_eligible"] == len(records.finished) - 1 - len(others)
+    assert {r["trial"] for r in m["members"]} <= {best.number, *others}
+    if not others:  # the case the name states: the best alone
+        assert [r["trial"] for r in m["members"]] == [best.number]
+        assert f"No ensemble of these trials beats trial {best.number} alone" in proc.stdout
 
 
 @pytest.mark.slow
