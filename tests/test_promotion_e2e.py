@@ -14,6 +14,7 @@ from ray._private.utils import get_num_cpus
 
 from mnist_hpo.reports import TrialState, load_experiment
 from mnist_hpo.search.experiment.names import STOPPED_MARK
+from mnist_hpo.search.policy.finalists import margin
 
 pytestmark = pytest.mark.slow
 
@@ -81,8 +82,13 @@ def test_an_epoch_budget_goes_to_breadth_then_to_the_two_best(mnist_path: Path,
     assert len(trials) == 4
     first = {t.number: t.epochs[0]["val_accuracy"] for t in trials}
     finalists = [t for t in trials if t.epochs_run > 1]
-    assert sorted(t.number for t in finalists) == \
-        sorted(sorted(first, key=lambda n: -first[n])[:2])  # the two best after epoch 1
+    # The best after epoch 1, and the second best or, since issue 33, one as good within
+    # noise of the validation images that predicts less like it (search/policy/finalists.py).
+    ranked = sorted(first, key=lambda n: -first[n])
+    [other] = [t.number for t in finalists if t.number != ranked[0]]
+    assert len(finalists) == 2 and ranked[0] in [t.number for t in finalists]
+    assert other == ranked[1] or first[other] >= first[ranked[0]] - margin(first[ranked[0]],
+                                                                          1000)
     assert all(t.epochs_run == 3 and t.state is TrialState.COMPLETED for t in finalists)
 
 

@@ -115,17 +115,21 @@ def test_unfilled_finalist_slots_are_reserved_at_the_mean() -> None:
     assert estimate is not None and estimate.needed_s == 90.0  # 10 + 80 beside 80
 
 
-def test_a_candidate_that_cannot_be_trained_to_the_end_in_time_is_no_finalist() -> None:
+def test_a_finalist_that_cannot_be_trained_to_the_end_in_time_is_not_resumed() -> None:
     # 25 s left: t1 (the best, 10 s per epoch) would need 80 s and be cut; t2 needs 16 s.
+    # The finalists stay what they are (the clock never changes them); t1 is left waiting.
     def waiting(left: float) -> Snapshot:
         return Snapshot((view("t1", W, 0.97, epoch_s=10.0), view("t2", W, 0.96, epoch_s=2.0)),
                         time_left_s=left)
 
-    assert [f.id for f in plan().chosen(waiting(25.0), FIRST)] == ["t2"]
-    assert [f.id for f in plan().chosen(waiting(500.0), FIRST)] == ["t1", "t2"]
+    chosen = plan().chosen(waiting(25.0), FIRST)
+    assert [f.id for f in chosen] == ["t1", "t2"]
+    assert plan().trainable(waiting(25.0), chosen) == ["t2"]
+    assert plan().is_finalist("t2", waiting(25.0), FIRST, set())  # t1 does not hold it back
+    assert plan().trainable(waiting(500.0), chosen) == ["t1", "t2"]
     # One already past the first rung goes on whatever the estimate says.
     going = Snapshot((view("t1", T, 0.97, 0.98, epoch_s=10.0),), time_left_s=25.0)
-    assert [f.id for f in plan().chosen(going, FIRST)] == ["t1"]
+    assert plan().trainable(going, plan().chosen(going, FIRST)) == ["t1"]
 
 
 # -- a search on simulated time -------------------------------------------------------------

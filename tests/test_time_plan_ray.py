@@ -148,3 +148,26 @@ def test_without_a_plan_nothing_is_recorded(tmp_path: Path) -> None:
     t = in_folder(tmp_path, trial("trial_0001"))
     report(s, Controller([t]), t, 1, 0.9, 1.0)
     assert not (tmp_path / PLAN_FILE).exists()
+
+
+def test_a_start_is_measured_apart_from_the_epochs() -> None:
+    """A first epoch's step holds the trial's start (TensorFlow, the model, its cost):
+    counted in every epoch it made the plan choose its finalists far too early."""
+    from mnist_hpo.search.tune.epoch_times import EpochTimes
+
+    clock = Clock()
+    times = EpochTimes(clock)
+    times.handed("a")  # the scheduler gives it a worker
+    clock.now += 9.0  # 6 s to start, then a 3-s epoch
+    times.result("a", {"seconds": 3.0, "time_this_iter_s": 8.5, "iterations_since_restore": 1})
+    clock.now += 3.5  # the next epoch: 3 s, and 0.5 s of checkpoint and bookkeeping
+    times.result("a", {"seconds": 3.0, "iterations_since_restore": 2})
+    assert times.start_s == 6.0 and times.between_s == 0.5
+    assert times.epoch_s({"seconds": 3.0, "time_this_iter_s": 8.5}) == 3.5
+    # A trainable that reports no seconds: Ray's time of the step.
+    assert times.epoch_s({"time_this_iter_s": 2.0}) == 2.5
+    # Resumed (Ray counts its iterations from 1 again): a start, not an epoch between.
+    times.handed("a")
+    clock.now += 10.0
+    times.result("a", {"seconds": 3.0, "iterations_since_restore": 1})
+    assert times.start_s == 6.5 and times.between_s == 0.5  # medians of (6, 7), (0.5)

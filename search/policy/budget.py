@@ -28,8 +28,9 @@ does once per start). The work:
   epoch, and for each finalist slot no candidate fills yet, a trial from the first rung to
   its last epoch at the mean epoch time.
 
-A candidate that could not be trained to its last epoch in the time left is no finalist
-(:meth:`TimePlan.can_finish`).
+A finalist waiting at the first rung that could no longer be started and trained to its
+last epoch in the time left is not resumed (:meth:`TimePlan.can_finish`; its slot stays
+empty: the finalists themselves do not change with the clock).
 """
 
 from __future__ import annotations

@@ -119,19 +119,25 @@ class EndPlan:
     def chosen(self, snapshot: Snapshot, first: Mapping[str, float],
                unfinished: bool = False) -> list[Finalist]:
         """The finalists, in the order picked (:func:`.finalists.pick`), among the
-        candidates (:meth:`candidates`; under a time budget those that can still be
-        trained to the end in the time left), with the kept warm starts as already
-        picked."""
+        candidates (:meth:`candidates`), with the kept warm starts as already picked.
+        Neither the clock nor the trials' progress changes them: a finalist trained to the
+        end keeps its place."""
         signatures = {v.id: v.signature for v in snapshot.trials if v.signature is not None}
         kept = [v.signature for v in snapshot.trials if v.kept and v.signature is not None]
-        ranked = self.candidates(snapshot, first, unfinished)
-        if self.time is not None and snapshot.time_left_s is not None:
-            # Under a time budget, not one that can no longer be trained to the end.
-            measured = self.time.measured(snapshot)
-            mean = sum(measured) / len(measured) if measured else None
-            ranked = [t for t in ranked
-                      if self.time.can_finish(snapshot.trial(t), snapshot, mean)]
-        return pick(ranked, first, self.slots(snapshot), signatures, kept)
+        return pick(self.candidates(snapshot, first, unfinished), first, self.slots(snapshot),
+                    signatures, kept)
+
+    def trainable(self, snapshot: Snapshot, finalists: list[Finalist]) -> list[str]:
+        """Of ``finalists``, those the end still goes to: under a time budget, not one
+        waiting at the first rung that can no longer be started and trained to its last
+        epoch in the time left (the budget would cut it: its slot is left empty, the
+        others keep their places)."""
+        if self.time is None or snapshot.time_left_s is None:
+            return [f.id for f in finalists]
+        measured = self.time.measured(snapshot)
+        mean = sum(measured) / len(measured) if measured else None
+        return [f.id for f in finalists
+                if self.time.can_finish(snapshot.trial(f.id), snapshot, mean)]
 
     def is_finalist(self, trial_id: str, snapshot: Snapshot, first: Mapping[str, float],
                     pausing: Set[str]) -> bool:
@@ -151,7 +157,7 @@ class EndPlan:
             # worker idles for part of an epoch; no epoch of the budget is spent).
             return False
         unfinished = snapshot.searcher_finished and not self.timed
-        best = [f.id for f in self.chosen(snapshot, first, unfinished)]
+        best = self.trainable(snapshot, self.chosen(snapshot, first, unfinished))
         if trial_id not in best:
             return False
         waiting = {*snapshot.ids(TrialState.PAUSED), *snapshot.ids(TrialState.PENDING),
@@ -159,8 +165,9 @@ class EndPlan:
         return not waiting.intersection(best[:best.index(trial_id)])
 
     def unfinished_finalists(self, snapshot: Snapshot, first: Mapping[str, float]) -> bool:
-        """Whether a finalist still has epochs to train."""
-        best = {f.id for f in self.chosen(snapshot, first)}
+        """Whether a finalist still has epochs to train (and, under a time budget, the
+        time to)."""
+        best = set(self.trainable(snapshot, self.chosen(snapshot, first)))
         return bool(best.intersection(self.candidates(snapshot, first)))
 
     def takes_new_configurations(self, snapshot: Snapshot, first: Mapping[str, float],
@@ -168,12 +175,18 @@ class EndPlan:
         """Not while the end is being spent on finalists that still have epochs to train:
         a new configuration's epoch would come out of theirs (``finishing``: the policy's
         own answer; under a time budget it holds once given, though the estimate may
-        shrink). Once they are trained, the workers would idle: a new configuration starts,
-        under a time budget whether or not it can reach its first rung (Ray waits for the
-        searcher, and checks no budget, when no trial is left to run)."""
+        shrink). Once they are trained, under an epoch budget, new configurations spend
+        what is left. Under a time budget they would come too late to matter, and would
+        change the finalists' ranks: none, unless every trial has ended (Ray, with no
+        trial pending, training or paused, waits for the searcher and checks no budget:
+        the search would never end)."""
         if finishing is None:
             finishing = self.finishing(snapshot, pausing, first=first)
-        return not finishing or not self.unfinished_finalists(snapshot, first)
+        if not finishing:
+            return True
+        if self.timed:
+            return snapshot.count(TrialState.ENDED) == len(snapshot.trials)
+        return not self.unfinished_finalists(snapshot, first)
 
     def fits(self, view: TrialView, snapshot: Snapshot) -> bool:
         """Whether ``view``, going on from where it is without a new start, can reach its

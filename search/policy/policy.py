@@ -238,8 +238,9 @@ class Policy:
             # The first paused finalist in the order picked: without signatures, the best
             # paused candidate by score, as before the finalists were picked for unlikeness.
             unfinished = snapshot.searcher_finished and not self._plan.timed
-            best = next((f.id for f in self._plan.chosen(snapshot, self._first, unfinished)
-                         if snapshot.is_in(f.id, TrialState.PAUSED)), None)
+            chosen = self._plan.chosen(snapshot, self._first, unfinished)
+            best = next((t for t in self._plan.trainable(snapshot, chosen)
+                         if snapshot.is_in(t, TrialState.PAUSED)), None)
             if best is None or not self._plan.is_finalist(best, snapshot, self._first,
                                                           self._pausing):
                 return None
