@@ -117,13 +117,32 @@ def exponents(cases: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def exponents_within(cases: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per worker count, the growth within its largest case: the log-log slope of the mean
+    per-decision CPU time over the tenths of the trials created, from the 2nd tenth on.
+
+    The reading beside :func:`exponents`' across cases: at 1,000 workers a 1,000-trial
+    search asks every trial before the first result returns, so its sampler never models
+    (0.5 ms an ask against 16 ms once it does) and the slope across cases measures that
+    switch, not how the time grows with the trials seen. The first tenth is left out for
+    the same reason: the prior draws and nothing has reported yet."""
+    out: dict[str, dict[str, Any]] = {}
+    for workers in sorted({c["workers"] for c in cases}):
+        largest = max((c for c in cases if c["workers"] == workers), key=lambda c: c["trials"])
+        out[str(workers)] = {"trials": largest["trials"], "from_tenth": 2} | {
+            group: largest["decisions"][group].get("exponent_within_from_2nd_tenth")
+            for group in GROUPS}
+    return out
+
+
 def table(cases: Sequence[dict[str, Any]]) -> str:
     """The cases as a markdown table (CPU times in ms per decision)."""
     lines = ["| workers | trials | trial-epochs | simulated | driver CPU | busy | "
              "per decision mean / p50 / p99 ms | sampler ms, first → last 10 % | "
              "policy ms, first → last 10 % (snapshot share) | tell ms, first → last 10 % | "
-             "exponent within: all (sampler, policy, tell) | best val / pool best |",
-             "|" + "---|" * 12]
+             "exponent within: all (sampler, policy, tell) | "
+             "exponent within, from the 2nd tenth: all | best val / pool best |",
+             "|" + "---|" * 13]
     for c in cases:
         d = c["decisions"]
         growth = [f"{_ms(d[g].get('first10_mean_s'))} → {_ms(d[g].get('last10_mean_s'))}"
@@ -139,6 +158,7 @@ def table(cases: Sequence[dict[str, Any]]) -> str:
             f"{c['busy_fraction']:.3f} | {_ms(d['all']['mean_s'])} / {_ms(d['all']['p50_s'])}"
             f" / {_ms(d['all']['p99_s'])} | {' | '.join(growth)} | "
             f"{_exp(d['all'].get('exponent_within'))} ({within}) | "
+            f"{_exp(d['all'].get('exponent_within_from_2nd_tenth'))} | "
             f"{c['best_val']:.4f} / {c['pool_best']:.4f} |")
     return "\n".join(lines)
 
@@ -155,12 +175,19 @@ def report(cases: Sequence[dict[str, Any]], fresh: Sequence[tuple[int, int]]) ->
           "(suggest), the policy (admit, choose, on_result, on_end, budget_reached, each with "
           "the snapshot it is asked with: its share in brackets) or the searcher told (a "
           "result, an end); first/last 10 %: while those trials were created; exponent "
-          "within: log-log slope over the run's tenths of its trials created")
+          "within: log-log slope over the run's tenths of its trials created (all of them, "
+          "or from the 2nd tenth on: the first is the start-up, prior draws and no results "
+          "yet; the last holds the search's tail, every trial created)")
     for workers, fit in exponents(cases).items():
         growth = ", ".join(f"{g} {_exp(fit[g])}" for g in GROUPS)
-        print(f"{workers} workers, trials {fit['trials']}: per-decision CPU grows as trials^"
-              f"{_exp(fit['all'])} ({growth}); done criterion (≤ 1.1): "
-              f"{'met' if fit['all'] is not None and fit['all'] <= 1.1 else 'NOT met'}")
+        print(f"{workers} workers, across cases of trials {fit['trials']}: per-decision CPU "
+              f"grows as trials^{_exp(fit['all'])} ({growth}); done criterion (≤ 1.1): "
+              f"{_met(fit['all'])}")
+    for workers, fit in exponents_within(cases).items():
+        growth = ", ".join(f"{g} {_exp(fit[g])}" for g in GROUPS)
+        print(f"{workers} workers, within the {fit['trials']:,}-trial case, from its 2nd "
+              f"tenth of trials created on: per-decision CPU grows as trials seen^"
+              f"{_exp(fit['all'])} ({growth}); done criterion (≤ 1.1): {_met(fit['all'])}")
     for c in cases:
         if (c["workers"], c["trials"]) not in fresh or not c["profile"]["top"]:
             continue
@@ -177,6 +204,10 @@ def report(cases: Sequence[dict[str, Any]], fresh: Sequence[tuple[int, int]]) ->
 
 def _exp(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def _met(exponent: float | None) -> str:
+    return "met" if exponent is not None and exponent <= 1.1 else "NOT met"
 
 
 

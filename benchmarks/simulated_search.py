@@ -14,7 +14,8 @@ sampler's ``suggest``; the policy's ``admit``, ``choose``, ``on_result``, ``on_e
 ``budget_reached`` (each with the snapshot it is asked with, also shown apart); the
 searcher told a result or an end. Mean, p50, p99, and the mean while the first and the last
 10 % of the trials are created; the exponent of the mean's growth with the trials created
-(least squares over deciles within a run, and log-log across ``--trials`` cases); the busy
+(log-log across ``--trials`` cases, and least squares over deciles within a run: all ten,
+and from the 2nd on, the reading within the largest case beside the one across cases); the busy
 fraction, driver CPU seconds over the search's simulated seconds (above 1, the driver could
 not keep up with the workers); the search's best val_accuracy against the pool's best; and
 a cProfile of 1 in ``--profile-every`` of the driver's calls, drawn at random: those calls
@@ -50,6 +51,7 @@ from benchmarks.simulated_report import (
     GROUPS,
     PARTS,
     exponents,
+    exponents_within,
     plot,
     profile_top,
     report,
@@ -166,7 +168,8 @@ def save(path: Path, settings: dict[str, Any], cases: list[dict[str, Any]],
     cases.sort(key=lambda c: (c["workers"], c["trials"]))
     body = {"quick": quick, "settings": settings, "machine": machine(),
             "pool": {"curves": len(pool.recorded), "best": pool.best, "replay": pool.RULE},
-            "exponents": exponents(cases), "cases": cases}
+            "exponents": exponents(cases), "exponents_within": exponents_within(cases),
+            "cases": cases}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(body, indent=1, default=str) + "\n")
     tmp.replace(path)

@@ -24,6 +24,15 @@ def mnist_path() -> Path:
     return path
 
 
+@pytest.fixture
+def state_saved_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searches started by the test save Ray's experiment state (and copy the trials' files
+    into the experiment folder) at every step of Ray's loop, not every 10 s or more: tests
+    that aim a kill or a Ctrl-C at an event seen in those files see it while it is still
+    true. Ray's own setting (``TUNE_GLOBAL_CHECKPOINT_S``); what a kill costs is the same."""
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "0")
+
+
 def synthetic_arrays(n_train: int = 60, n_test: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
     """Random MNIST-shaped arrays: uint8 images and labels 0-9."""
     rng = np.random.default_rng(seed)

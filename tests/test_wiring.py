@@ -14,6 +14,7 @@ from mnist_hpo.search.cli.search import settings_from_args
 from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.experiment.names import JOURNAL
 from mnist_hpo.search.tune.callbacks import FailureBudget, TimeBudget, time_budget_state
+from mnist_hpo.search.tune.checkpoints import CheckpointPruner
 from mnist_hpo.search.tune.evidence import SeesUnfinished
 from mnist_hpo.search.tune.factories import (
     make_run_config,
@@ -123,13 +124,15 @@ def test_seed_and_its_modern_twin_are_evaluated_first_only_when_inside_the_space
     assert warm_start_points(settings(warm_start=False)) == []  # --no-warm-start
 
 
-def test_run_config_keeps_one_best_checkpoint() -> None:
+def test_run_config_checkpoints_every_epoch_and_prunes_them_itself() -> None:
     printer = tune.Callback()
     rc = make_run_config(settings(), "/tmp/store", [printer])
     assert (rc.name, rc.storage_path, rc.verbose) == ("exp", "/tmp/store", 0)
     cc = rc.checkpoint_config
-    assert (cc.num_to_keep, cc.checkpoint_score_attribute, cc.checkpoint_score_order) == (
-        1, "val_accuracy", "max")
+    # num_to_keep=None: Ray's own pruning saves the experiment state at every checkpoint.
+    assert (cc.num_to_keep, cc.checkpoint_frequency, cc.checkpoint_score_attribute,
+            cc.checkpoint_score_order) == (None, 1, "val_accuracy", "max")
+    assert any(isinstance(c, CheckpointPruner) for c in rc.callbacks or [])
     assert rc.callbacks is not None and rc.callbacks[0] is printer
     budget = rc.callbacks[1]
     assert isinstance(budget, FailureBudget) and budget.limit is None

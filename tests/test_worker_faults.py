@@ -40,7 +40,8 @@ from mnist_hpo.search.experiment.names import CHECKPOINT_STATE, JOURNAL
 from mnist_hpo.search.experiment.trial_files import read_progress, read_results
 from mnist_hpo.search.tune.searcher import RAY_TRIAL_ID, epoch_values, open_journal
 
-pytestmark = [pytest.mark.slow, pytest.mark.load]
+pytestmark = [pytest.mark.slow, pytest.mark.load,
+              pytest.mark.usefixtures("state_saved_every_step")]
 
 EPOCHS = 4
 TRIALS = 3

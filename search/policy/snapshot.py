@@ -10,6 +10,7 @@ policy's own state.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -152,19 +153,27 @@ class Snapshot:
 
 class Trials:
     """Every trial's latest view, kept indexed as the views change, for an adapter that
-    knows when a trial changed: a :meth:`snapshot` then costs copies of its indexes (at C
-    speed), not a walk of every trial in Python, which at 10,000 trials was most of the
-    driver's time per decision (benchmarks/simulated_search.py). Trials keep the place they
-    were first put at: the runner's order."""
+    knows when a trial changed: a :meth:`snapshot` then costs the same at 10 trials as at
+    10,000 (benchmarks/simulated_search.py: a walk or a copy of every trial at each of a
+    search's tens of thousands of questions was most of the driver's time per decision).
+
+    A snapshot shares these indexes instead of copying them; before they next change,
+    each snapshot still held by someone is handed copies of its own (a snapshot is
+    frozen), and one already dropped (an adapter asks one question of it and lets it go)
+    costs nothing. Trials keep the place they were first put at: the runner's order."""
 
     def __init__(self) -> None:
         self._views: dict[str, TrialView] = {}
         self._places: dict[str, int] = {}
         self._by_state: dict[TrialState, dict[str, int]] = {state: {} for state in TrialState}
         self._spent = 0
+        # The snapshots handed out since the last change, which share the indexes above.
+        self._lent: list[weakref.ref[_Shared]] = []
 
     def put(self, view: TrialView) -> None:
         """``view`` is its trial's latest (a new trial goes last)."""
+        if self._lent:
+            self._settle()
         old = self._views.get(view.id)
         if old is not None:
             self._spent -= old.trained
@@ -173,6 +182,16 @@ class Trials:
         self._views[view.id] = view
         self._by_state[view.state][view.id] = place
         self._spent += view.trained
+
+    def _settle(self) -> None:
+        """The indexes are about to change: the snapshots still held get their own copies."""
+        for lent in self._lent:
+            snapshot = lent()
+            if snapshot is not None:
+                snapshot.__dict__.update(
+                    _by_id=dict(self._views),
+                    _by_state={state: dict(ids) for state, ids in self._by_state.items()})
+        self._lent.clear()
 
     def get(self, trial_id: str) -> TrialView | None:
         """The latest view of ``trial_id``, if it was put."""
@@ -184,10 +203,21 @@ class Trials:
     def snapshot(self, searcher_finished: bool = False, time_left_s: float | None = None,
                  start_s: float | None = None) -> Snapshot:
         """The trials as they are now."""
-        snapshot = Snapshot(tuple(self._views.values()), searcher_finished, time_left_s,
-                            start_s)
-        # The indexes Snapshot would build on first use, copied (a snapshot is frozen).
+        snapshot = _Shared.__new__(_Shared)
+        # The fields, and the indexes Snapshot would build on first use, as Trials' own (a
+        # frozen dataclass's __init__ would set ``trials``, which is built on first use).
         snapshot.__dict__.update(
-            _by_id=dict(self._views), spent=self._spent,
-            _by_state={state: dict(ids) for state, ids in self._by_state.items()})
+            searcher_finished=searcher_finished, time_left_s=time_left_s, start_s=start_s,
+            _by_id=self._views, _by_state=self._by_state, spent=self._spent)
+        self._lent.append(weakref.ref(snapshot))
         return snapshot
+
+
+class _Shared(Snapshot):
+    """A snapshot from :class:`Trials`, its indexes shared until they change (then its
+    own copies); its ``trials`` built from them on first use: most questions never read
+    every trial."""
+
+    @cached_property
+    def trials(self) -> tuple[TrialView, ...]:
+        return tuple(self._by_id.values())  # in the order first put: the runner's

@@ -24,6 +24,7 @@ from mnist_hpo.search.tune.callbacks import (
     TimeBudget,
     trial_dirname,
 )
+from mnist_hpo.search.tune.checkpoints import CheckpointPruner
 from mnist_hpo.search.tune.evidence import SeesUnfinished
 from mnist_hpo.search.tune.prior import PRIOR_OPTIONS, PriorSampler
 from mnist_hpo.search.tune.scheduler import PolicyScheduler
@@ -272,15 +273,16 @@ def make_run_config(settings: SearchSettings, storage_path: str,
     return tune.RunConfig(
         name=settings.name,
         storage_path=storage_path,
-        # Every epoch is checkpointed; Ray keeps the best (by val_accuracy) and the latest.
+        # Every epoch is checkpointed; CheckpointPruner keeps the best (by val_accuracy)
+        # and the latest. Ray's num_to_keep would save the experiment state at every one.
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
+            num_to_keep=None, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
             checkpoint_frequency=1),
         # A failed trial (an exception, a lost node) is retried from its last checkpoint
         # this many times, then recorded as errored; the search goes on either way.
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         callbacks=[*callbacks, budget, StoppedMark(ending=stop.stop_all),
-                   FolderForEveryTrial()],
+                   FolderForEveryTrial(), CheckpointPruner()],
         stop=stop,
         verbose=0,
     )

@@ -3,6 +3,7 @@ leaderboard states them, the best trial; written into ``search.json``."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from mnist_hpo.search.experiment.names import JOURNAL, MANIFEST
 from mnist_hpo.search.experiment.plan_file import plan_summary, read_plan
 from mnist_hpo.search.tune.callbacks import time_budget_state
 from mnist_hpo.search.tune.manifest import finish_manifest
-from mnist_hpo.search.tune.settings import SearchSettings
+from mnist_hpo.search.tune.settings import METRIC, SearchSettings
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def _time_budget_reached(experiment: Path) -> bool:
 def from_grid(grid: Any, where: str, settings: SearchSettings) -> SearchOutcome:
     """For an experiment in remote storage (a bucket URI): Ray's own summary. A trial that
     reported every epoch completed; one that did not, and did not fail, stopped early."""
-    from mnist_hpo.search.tune.settings import METRIC, MODE
+    from mnist_hpo.search.tune.settings import MODE
 
     tally = dict.fromkeys(TrialState, 0)
     for result in grid:
@@ -120,8 +121,20 @@ def from_grid(grid: Any, where: str, settings: SearchSettings) -> SearchOutcome:
         return SearchOutcome(where, SearchStatus.FINISHED, settings.trials, tally, None, None,
                              None, None)
     scores = best.metrics_dataframe[METRIC] if best.metrics_dataframe is not None else None
-    checkpoint = best.get_best_checkpoint(METRIC, MODE) if best.best_checkpoints else None
+    checkpoint = best_checkpoint(best.best_checkpoints)
     return SearchOutcome(where, SearchStatus.FINISHED, settings.trials, tally,
                          int(best.path.rstrip("/").rsplit("trial_", 1)[-1]),
                          float(scores.max()) if scores is not None else None,
                          dict(best.config), checkpoint.path if checkpoint else None)
+
+
+def best_checkpoint(checkpoints: list[tuple[Any, dict[str, Any]]]) -> Any | None:
+    """The best-scored of a trial's ``(checkpoint, metrics)``, the newest of equally scored
+    ones: the one :class:`~mnist_hpo.search.tune.checkpoints.CheckpointPruner` keeps (Ray's
+    ``Result.get_best_checkpoint`` returns the oldest of a tie, which may be deleted)."""
+    best, score = None, -math.inf
+    for checkpoint, metrics in checkpoints:  # Ray lists them oldest first among equals
+        value = metrics.get(METRIC)
+        if value is not None and not math.isnan(value) and value >= score:
+            best, score = checkpoint, value
+    return best
