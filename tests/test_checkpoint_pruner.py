@@ -44,7 +44,8 @@ def test_keeps_best_and_latest_and_deletes_the_rest_two_saves_later(tmp_path: Pa
     assert left(tmp_path, "a") == [1, 2, 3, 4]
     pruner.get_state()
     assert left(tmp_path, "a") == [1, 2, 3, 4]
-    assert pruner.get_state() is None  # the third save: due, deleted, nothing pending
+    state = pruner.get_state()  # the third save: due, deleted, nothing pending
+    assert state is not None and state["due"] == [] and set(state["kept"]) == {"a"}
     assert left(tmp_path, "a") == [2, 4]  # the best and the latest
 
 
@@ -106,3 +107,17 @@ def test_deletions_still_due_survive_a_resume(tmp_path: Path) -> None:
     resumed.get_state()
     assert left(tmp_path, "a") == [3]
     resumed.get_state()  # a deletion repeated by a resume finds nothing: no error
+
+
+def test_a_resumed_trial_goes_on_pruning_its_own_best_and_latest(tmp_path: Path) -> None:
+    pruner, a = CheckpointPruner(), Trial(trial_id="a")
+    report(pruner, a, tmp_path, 1, 0.95)
+    report(pruner, a, tmp_path, 2, 0.90)
+    state = pruner.get_state()  # the last save before a kill
+    assert state is not None
+    resumed = CheckpointPruner()
+    resumed.set_state(state)
+    report(resumed, a, tmp_path, 3, 0.91)  # goes on from epoch 2's checkpoint
+    for _ in range(3):
+        resumed.get_state()
+    assert left(tmp_path, "a") == [1, 3]  # epoch 2 superseded, epoch 1 still the best

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -228,3 +229,17 @@ def test_searcher_proposes_the_seed_first(tmp_path: Path) -> None:
     first, second = searcher.suggest("a"), searcher.suggest("b")
     assert first == resolve_config({})  # the tutorial's network, exactly
     assert second != first and load_space("default").contains(second)
+
+
+def test_ray_may_keep_as_many_trials_waiting_as_the_policy_admits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from mnist_hpo.search.tune.driver import pending_trials
+
+    name = "TUNE_MAX_PENDING_TRIALS_PG"
+    monkeypatch.delenv(name, raising=False)
+    with pending_trials(settings(max_concurrent=3)):
+        assert os.environ[name] == "4"  # the policy admits one beyond the workers
+    assert name not in os.environ
+    monkeypatch.setenv(name, "7")  # the user's own choice stands
+    with pending_trials(settings(max_concurrent=3)):
+        assert os.environ[name] == "7"

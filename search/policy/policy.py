@@ -55,12 +55,17 @@ class Policy:
 
     def admit(self, snapshot: Snapshot) -> Admission:
         """Whether a new configuration may start now: not once the searcher has none left,
-        not while ``max_concurrent`` trials are training, waiting for a worker, or due to
-        resume (a worker a pause freed is not a free slot), and not while the planned end
-        of an epoch budget still has finalists to train (their epochs would go to it)."""
+        not while ``max_concurrent`` trials (else one more than the workers) are training,
+        waiting for a worker, or due to resume (a worker a pause freed is not a free slot),
+        and not while the planned end of a budget still has finalists to train (their
+        epochs would go to it)."""
         if snapshot.searcher_finished:
             return Admission.NO_MORE
         limit = self.settings.max_concurrent
+        if limit is None and self.settings.workers is not None:
+            # One configuration waiting beyond the workers: drawn as late as can be (TPE
+            # sees the most results), and the demand an autoscaling cluster grows on.
+            limit = self.settings.workers + 1
         if limit is not None:
             taken = self._training(snapshot) + snapshot.count(TrialState.PENDING) + \
                 (self._resumable(snapshot) is not None)

@@ -89,7 +89,9 @@ class CheckpointPruner(tune.Callback):
             for checkpoint in self._due.popleft():
                 _delete(checkpoint)
         pending = [c for saved in self._due for c in saved]
-        return {"due": pending} if pending else None
+        # Saved with Ray's record of the trials, so a resumed trial's best and latest are
+        # pruned as if the search had never stopped.
+        return {"due": pending, "kept": dict(self._kept)} if pending or self._kept else None
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         # Ray saves the experiment state one last time, and waits for it, before it ends a
@@ -104,6 +106,7 @@ class CheckpointPruner(tune.Callback):
     def set_state(self, state: dict[str, Any]) -> None:
         # Restored with a resumed search: its deletions wait for two saves again.
         self._due = deque([list(state.get("due", []))])
+        self._kept = dict(state.get("kept", {}))
 
 
 def _score(value: Any) -> float | None:
