@@ -56,8 +56,8 @@ def test_the_newest_of_equally_scored_epochs_is_the_best(tmp_path: Path) -> None
     for _ in range(3):
         pruner.get_state()
     assert left(tmp_path, "a") == [2, 3]
-    # outcome.best_checkpoint picks the same one from Ray's list (oldest first on a tie).
-    ray_list = [(f"ck{e}", {"val_accuracy": s}) for e, s in ((3, 0.90), (1, 0.95), (2, 0.95))]
+    # outcome.best_checkpoint picks the same one from Ray's list (in the order taken).
+    ray_list = [(f"ck{e}", {"val_accuracy": s}) for e, s in ((1, 0.95), (2, 0.95), (3, 0.90))]
     assert best_checkpoint(ray_list) == "ck2"
     assert best_checkpoint([("ck1", {"val_accuracy": math.nan})]) is None
 

@@ -274,10 +274,9 @@ def make_run_config(settings: SearchSettings, storage_path: str,
         name=settings.name,
         storage_path=storage_path,
         # Every epoch is checkpointed; CheckpointPruner keeps the best (by val_accuracy)
-        # and the latest. Ray's num_to_keep would save the experiment state at every one.
-        checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=None, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
-            checkpoint_frequency=1),
+        # and the latest. Ray's num_to_keep would save the experiment state at every one,
+        # and a score attribute keeps Ray's list of them sorted by a walk at each one.
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None, checkpoint_frequency=1),
         # A failed trial (an exception, a lost node) is retried from its last checkpoint
         # this many times, then recorded as errored; the search goes on either way.
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),

@@ -129,11 +129,12 @@ def from_grid(grid: Any, where: str, settings: SearchSettings) -> SearchOutcome:
 
 
 def best_checkpoint(checkpoints: list[tuple[Any, dict[str, Any]]]) -> Any | None:
-    """The best-scored of a trial's ``(checkpoint, metrics)``, the newest of equally scored
-    ones: the one :class:`~mnist_hpo.search.tune.checkpoints.CheckpointPruner` keeps (Ray's
+    """The best-scored of a trial's ``(checkpoint, metrics)`` (Ray lists them in the order
+    they were taken), the newest of equally scored ones: the one
+    :class:`~mnist_hpo.search.tune.checkpoints.CheckpointPruner` keeps (Ray's
     ``Result.get_best_checkpoint`` returns the oldest of a tie, which may be deleted)."""
     best, score = None, -math.inf
-    for checkpoint, metrics in checkpoints:  # Ray lists them oldest first among equals
+    for checkpoint, metrics in checkpoints:
         value = metrics.get(METRIC)
         if value is not None and not math.isnan(value) and value >= score:
             best, score = checkpoint, value
