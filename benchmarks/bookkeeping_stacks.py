@@ -110,19 +110,32 @@ def run_mnist_hpo(stack: str, workload: Workload, space: Any, storage: str, name
 
     settings = SearchSettings(
         space=space, name=name, storage=storage, trials=workload.trials,
-        epochs=workload.results, scheduler="fifo" if stack == "mnist-hpo" else "",
+        epochs=workload.results, scheduler="" if stack == "mnist-hpo-promotion" else "fifo",
         cpus_per_trial=1.0, seed=SEED, data=data)
     new_tuner = driver.new_tuner
 
     def timed_tuner(*args: Any, **kwargs: Any) -> TimedFit:
         return TimedFit(new_tuner(*args, **kwargs), clock)
 
+    from mnist_hpo.search.tune import factories
+
+    product_run_config = factories.make_run_config
+
+    def run_config(*args: Any, **kwargs: Any) -> Any:
+        config = product_run_config(*args, **kwargs)
+        if stack == "mnist-hpo-no-checkpoints":  # the product's, without its checkpoints
+            from ray import tune
+
+            config.checkpoint_config = tune.CheckpointConfig(checkpoint_frequency=0)
+        return config
+
     # driver.trainable imports EpochTrainable when called: it wraps this class instead,
     # with the product's own with_parameters (the split in Ray's object store) and
     # resources.
     with mock.patch("mnist_hpo.search.tune.trainable.EpochTrainable",
                     sleeping_trainable(workload.seconds)), \
-            mock.patch.object(driver, "new_tuner", timed_tuner):
+            mock.patch.object(driver, "new_tuner", timed_tuner), \
+            mock.patch.object(factories, "make_run_config", run_config):
         outcome = driver.run_search(settings, command=["benchmarks/ray_bookkeeping.py"],
                                     callbacks=callbacks)
     return {"status": outcome.status.value, "errors": outcome.errored,

@@ -32,6 +32,9 @@ seeded random curve per configuration; TensorFlow never imported):
                        on a user's), then the records (``conclude``)
   mnist-hpo-promotion  the same with the product's default scheduler (promotion-type
                        ASHA; trials pause at rungs, so the work differs)
+  mnist-hpo-no-checkpoints
+                       mnist-hpo without its checkpoint per result (a diagnosis, not a
+                       way to run it: the rest of its cost apart from the checkpoints)
 
 Per case: wall time of ``Tuner.fit()`` and of the whole stack (mnist-hpo's records step
 included), the theoretical minimum (``max(results × s / CPUs, longest trial)`` from the
@@ -99,7 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workloads", default=",".join(WORKLOADS),
                    help=f"comma-separated subset of {', '.join(WORKLOADS)}")
     p.add_argument("--stacks", help=f"comma-separated subset of {', '.join(STACKS)} "
-                   f"(default: all; with --quick, all but {EXTRA})")
+                   f"(default: all; with --quick, all but {', '.join(EXTRA)})")
     for key, kind in (("trials", int), ("results", int), ("seconds", float), ("cpus", int)):
         p.add_argument(f"--{key}", type=kind, help=f"override the workloads' {key} (a case "
                        f"saved at another scale is not reused)")
@@ -108,7 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "cumulative time, save .prof files; the (slowed) figures are not saved")
     args = p.parse_args(argv)
     if args.stacks is None:
-        args.stacks = ",".join(s for s in STACKS if not (args.quick and s == EXTRA))
+        args.stacks = ",".join(s for s in STACKS if not (args.quick and s in EXTRA))
     for name, known in (("workloads", WORKLOADS), ("stacks", STACKS)):
         chosen = [s for s in getattr(args, name).split(",") if s]
         unknown = sorted(set(chosen) - set(known))

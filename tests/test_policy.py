@@ -173,20 +173,24 @@ def test_fifo_runs_every_trial_and_admits_up_to_max_concurrent() -> None:
     assert policy.admit(snap(view("t1", E, 0.1), finished=True)) is Admission.NO_MORE
 
 
-def test_with_workers_known_one_configuration_waits_beyond_them_at_most() -> None:
-    # Ray lets as many trials wait as the policy admits (the driver raises its pending
-    # limit to workers + 1): new configurations fill free workers at once, and no more
-    # than one is drawn ahead of a free worker, whatever the rule.
+def test_with_workers_known_a_configuration_waits_for_each_free_worker() -> None:
+    # Ray lets as many trials wait as there are workers (the driver raises its pending
+    # limit): new configurations fill free workers at once, and when none is free one
+    # waits, as with Ray's own limit of one, whatever the rule.
     for rule in (Rule.FIFO, Rule.PROMOTION):
-        policy = Policy(PolicySettings(rule=rule, max_t=3, workers=2))
-        assert policy.admit(snap(view("t1", T, 0.1), view("t2", P))) is Admission.START
+        policy = Policy(PolicySettings(rule=rule, max_t=3, workers=3))
+        assert policy.admit(snap(view("t1", P))) is Admission.START
         assert policy.admit(snap(view("t1", P), view("t2", P))) is Admission.START
-        assert policy.admit(snap(view("t1", T, 0.1), view("t2", T),
-                                 view("t3", P))) is Admission.WAIT
         assert policy.admit(snap(view("t1", P), view("t2", P), view("t3", P))) \
             is Admission.WAIT
+        assert policy.admit(snap(view("t1", T, 0.1), view("t2", P))) is Admission.START
+        assert policy.admit(snap(view("t1", T, 0.1), view("t2", P), view("t3", P))) \
+            is Admission.WAIT
+        busy = [view(f"t{i}", T, 0.1) for i in (1, 2, 3)]
+        assert policy.admit(snap(*busy)) is Admission.START
+        assert policy.admit(snap(*busy, view("t4", P))) is Admission.WAIT
         # --max-concurrent is the limit when given
-        limited = Policy(PolicySettings(rule=rule, max_t=3, workers=2, max_concurrent=1))
+        limited = Policy(PolicySettings(rule=rule, max_t=3, workers=3, max_concurrent=1))
         assert limited.admit(snap(view("t1", T, 0.1))) is Admission.WAIT
 
 

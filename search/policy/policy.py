@@ -1,9 +1,8 @@
 """The policy: every scheduling decision of a search, from an explicit snapshot.
 
-One object holds the rules' memory (the results recorded at each rung, who has passed a
-rung, who was told to pause) and nothing else: no runner object, no reference shared with
-another object. It pickles whole; after a kill, :meth:`Policy.resumed` rebuilds that memory
-from the trials' records, whichever copy of the policy was restored.
+One object holds the rules' memory (results at each rung, who passed one, who was told to
+pause) and nothing else: no runner, no shared reference. It pickles whole; after a kill,
+:meth:`Policy.resumed` rebuilds that memory from the trials' records.
 
 An adapter asks, in the order a runner's loop does (Ray 2.60's ``TuneController.step``):
 :meth:`~Policy.admit` before creating a configuration, :meth:`~Policy.choose` when a worker
@@ -55,17 +54,19 @@ class Policy:
 
     def admit(self, snapshot: Snapshot) -> Admission:
         """Whether a new configuration may start now: not once the searcher has none left,
-        not while ``max_concurrent`` trials (else one more than the workers) are training,
-        waiting for a worker, or due to resume (a worker a pause freed is not a free slot),
-        and not while the planned end of a budget still has finalists to train (their
-        epochs would go to it)."""
+        not while ``max_concurrent`` trials are training, waiting for a worker, or due to
+        resume (a worker a pause freed is not a free slot), else not while a configuration
+        waits for each free worker (one if none is free), and not while the planned end of
+        a budget still has finalists to train (their epochs would go to it)."""
         if snapshot.searcher_finished:
             return Admission.NO_MORE
         limit = self.settings.max_concurrent
         if limit is None and self.settings.workers is not None:
-            # One configuration waiting beyond the workers: drawn as late as can be (TPE
-            # sees the most results), and the demand an autoscaling cluster grows on.
-            limit = self.settings.workers + 1
+            # Workers filled at once; drawn as late as can be (TPE sees the most results).
+            free = self.settings.workers - self._training(snapshot) - \
+                (self._resumable(snapshot) is not None)
+            if snapshot.count(TrialState.PENDING) >= max(free, 1):
+                return Admission.WAIT
         if limit is not None:
             taken = self._training(snapshot) + snapshot.count(TrialState.PENDING) + \
                 (self._resumable(snapshot) is not None)
