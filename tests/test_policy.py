@@ -173,25 +173,39 @@ def test_fifo_runs_every_trial_and_admits_up_to_max_concurrent() -> None:
     assert policy.admit(snap(view("t1", E, 0.1), finished=True)) is Admission.NO_MORE
 
 
-def test_with_workers_known_a_configuration_waits_for_each_free_worker() -> None:
-    # Ray lets as many trials wait as there are workers (the driver raises its pending
-    # limit): new configurations fill free workers at once, and when none is free one
-    # waits, as with Ray's own limit of one, whatever the rule.
+def test_with_workers_known_configurations_wait_for_each_free_worker_and_one_more() -> None:
+    # Ray lets as many trials wait as there are workers and one more (the driver raises its
+    # pending limit): new configurations fill free workers at once, and one more waits to
+    # take the next worker freed, whatever the rule.
     for rule in (Rule.FIFO, Rule.PROMOTION):
         policy = Policy(PolicySettings(rule=rule, max_t=3, workers=3))
-        assert policy.admit(snap(view("t1", P))) is Admission.START
-        assert policy.admit(snap(view("t1", P), view("t2", P))) is Admission.START
-        assert policy.admit(snap(view("t1", P), view("t2", P), view("t3", P))) \
-            is Admission.WAIT
-        assert policy.admit(snap(view("t1", T, 0.1), view("t2", P))) is Admission.START
-        assert policy.admit(snap(view("t1", T, 0.1), view("t2", P), view("t3", P))) \
-            is Admission.WAIT
+        waiting = [view(f"p{i}", P) for i in range(4)]
+        for n in range(4):
+            assert policy.admit(snap(*waiting[:n])) is Admission.START
+        assert policy.admit(snap(*waiting)) is Admission.WAIT
+        assert policy.admit(snap(view("t1", T, 0.1), *waiting[:2])) is Admission.START
+        assert policy.admit(snap(view("t1", T, 0.1), *waiting[:3])) is Admission.WAIT
         busy = [view(f"t{i}", T, 0.1) for i in (1, 2, 3)]
         assert policy.admit(snap(*busy)) is Admission.START
-        assert policy.admit(snap(*busy, view("t4", P))) is Admission.WAIT
+        assert policy.admit(snap(*busy, view("p0", P))) is Admission.WAIT
         # --max-concurrent is the limit when given
         limited = Policy(PolicySettings(rule=rule, max_t=3, workers=3, max_concurrent=1))
         assert limited.admit(snap(view("t1", T, 0.1))) is Admission.WAIT
+
+
+def test_under_a_planned_end_configurations_wait_for_each_free_worker_none_more() -> None:
+    # Each configuration drawn takes budget from the finalists: none waits beyond the free
+    # workers, and one when none is free, as with Ray's own limit of one.
+    policy = promotion(max_t=3, workers=3, epoch_budget=30)
+    waiting = [view(f"p{i}", P) for i in range(3)]
+    for n in range(3):
+        assert policy.admit(snap(*waiting[:n])) is Admission.START
+    assert policy.admit(snap(*waiting)) is Admission.WAIT
+    assert policy.admit(snap(view("t1", T, 0.1), *waiting[:1])) is Admission.START
+    assert policy.admit(snap(view("t1", T, 0.1), *waiting[:2])) is Admission.WAIT
+    busy = [view(f"t{i}", T, 0.1) for i in (1, 2, 3)]
+    assert policy.admit(snap(*busy)) is Admission.START
+    assert policy.admit(snap(*busy, view("p0", P))) is Admission.WAIT
 
 
 # -- the promotion rule ---------------------------------------------------------------------

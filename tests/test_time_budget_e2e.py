@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from benchmarks.budget_search import summarize
 from mnist_hpo.search.experiment import TrialState, load_experiment
 from mnist_hpo.search.experiment.plan_file import read_plan
 
@@ -66,6 +67,16 @@ def test_the_finalists_are_trained_before_the_time_budget_ends(mnist_path: Path,
     assert len(others) >= 2 * FINALISTS and all(t.epochs_run <= 1 for t in others), \
         [(t.number, t.epochs_run) for t in others]
     assert "phase=finalists" in proc.stdout  # the per-trial lines say so once it turned
+
+    # The benchmark of full-data runs reads its figures from the same folder: it agrees.
+    summary = summarize(experiment)
+    assert summary["status"] == manifest["status"] and summary["plan"]["cut"] == []
+    assert [f["trial"] for f in summary["plan"]["finalists"]] == finalists
+    assert summary["trial_epochs"] == sum(t.epochs_run for t in records.trials) == \
+        summary["plan"]["breadth_epochs"] + summary["plan"]["finalist_phase_epochs"]
+    # The warm starts run first; the exports went elsewhere (--out).
+    assert summary["warm_starts"] == list(range(1, len(manifest["warm_start"]) + 1))
+    assert summary["exports"] == {}
 
     out = tmp_path / "ensemble"
     export = run_cli("export", str(experiment), "--ensemble", "auto", "--out", str(out),

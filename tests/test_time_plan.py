@@ -344,3 +344,25 @@ def test_once_the_finalists_are_trained_new_configurations_use_the_workers() -> 
     report = policy.plan(snapshot)
     assert report is not None and report.phase == "finalists"
     assert policy.admit(snapshot) is Admission.START
+
+
+def test_finalist_slots_no_candidate_fills_go_to_new_configurations_trained_to_the_end(
+        ) -> None:
+    """A budget too short for breadth beside the finalists: the warm starts take both
+    workers for ~100 s, and six finalists of 9 epochs do not fit in what is left, so the
+    plan turns before any configuration has reported. Each worker the warm starts free
+    takes a new configuration trained straight to its last epoch while one fits in the
+    time left, rather than idling with the slots empty (a full-data hour with
+    --finalists 6 left a worker idle for its last 40 minutes), and the finalists do not
+    wait at their rungs for a configuration that takes an empty slot."""
+    search = Search(260.0, workers=2, finalists=6)
+    search.run()
+    assert not search.cut
+    drawn = {n: len(t.scores) for n, t in search.trials.items() if not t.kept}
+    trained = sorted(n for n, epochs in drawn.items() if epochs == Search.MAX_T)
+    assert trained == ["t3", "t4"], drawn  # one per worker; a third would not fit
+    assert set(trained) <= set(search.finalists())
+    assert all(search.ended_at[n] <= 260.0 for n in trained)
+    # Once both had ended, the workers took a configuration rather than idle (the rule
+    # before): it reached its first rung, no more.
+    assert all(epochs <= 1 for n, epochs in drawn.items() if n not in trained), drawn

@@ -142,6 +142,49 @@ class TimePlan:
         trials in ``pausing`` hold no worker. A new configuration already waiting for a
         worker is the one asked about, not counted twice: the epoch budget's count does
         the same."""
+        work = self._work(snapshot, finalists, pausing, reporting)
+        if work is None:
+            return None
+        free, breadth, waiting, workers, mean, slow, start = work
+        first = self.rungs[0]
+        new_end = free.pop(0) + start + first * slow  # on the first worker free
+        free.append(new_end)
+        unfilled = [start + (self.max_t - first) * mean] * max(0, slots - len(finalists))
+        needed = makespan(free, [*waiting, *unfilled], workers,
+                          not_before=max(new_end, *breadth))
+        views = [snapshot.trial(t) for t in finalists]
+        epoch_s = sum(v.epoch_s or mean for v in views) / len(views) if views else mean
+        return TimeEstimate(time_left_s=snapshot.time_left_s or 0.0, workers=workers,
+                            epoch_s=epoch_s, new_epoch_s=slow, start_s=start,
+                            needed_s=needed)
+
+    def affords_finalist(self, snapshot: Snapshot, finalists: Sequence[str],
+                         pausing: Set[str]) -> bool:
+        """Whether a new configuration, started on the first worker free once the work in
+        flight and the waiting ``finalists``' epochs have theirs, can be trained straight
+        to its last epoch (at :data:`SLOW_QUANTILE` of the epoch times) within the time
+        left: a finalist slot no candidate fills is filled so. The configurations on their
+        way to the first rung, and those waiting for a worker, are taken to fill slots
+        too: trained to their last epoch."""
+        coming = [t for t in snapshot.ids(TrialState.TRAINING)
+                  if t not in pausing and not snapshot.trial(t).kept
+                  and not snapshot.trial(t).trained]
+        work = self._work(snapshot, finalists, pausing, straight=set(coming))
+        if work is None:
+            return False
+        free, _, waiting, workers, _, slow, start = work
+        pending = sum(not snapshot.trial(t).trained for t in snapshot.ids(TrialState.PENDING))
+        new = [start + self.max_t * slow] * (1 + pending)
+        return makespan(free, [*waiting, *new], workers) <= (snapshot.time_left_s or 0.0)
+
+    def _work(self, snapshot: Snapshot, finalists: Sequence[str], pausing: Set[str],
+              reporting: str | None = None, straight: Set[str] = frozenset()
+              ) -> tuple[list[float], list[float], list[float], int, float, float, float] | None:
+        """The work still to do, laid out for :func:`makespan`: each worker's seconds
+        until it is free (all of them; the trials in ``straight`` trained to their last
+        epoch), the seconds of the configurations in flight to the first rung (and a 0),
+        the waiting finalists' seconds to their last epoch; the workers, the mean and
+        slow epoch times, the start (None: nothing known)."""
         left, measured = snapshot.time_left_s, self.measured(snapshot)
         if left is None or not measured:
             return None
@@ -157,7 +200,8 @@ class TimePlan:
             if trial_id == reporting or trial_id in pausing:
                 continue
             view = snapshot.trial(trial_id)
-            to_end = view.kept or (trial_id in chosen and view.epochs >= first)
+            to_end = view.kept or trial_id in straight or \
+                (trial_id in chosen and view.epochs >= first)
             end = self.max_t if to_end else \
                 next((r for r in self.rungs if r > view.epochs), self.max_t)
             busy.append((end - view.epochs) * seconds(view) + (0 if view.epochs else start))
@@ -165,16 +209,9 @@ class TimePlan:
                 breadth.append(busy[-1])
         workers = self.workers or max(1, snapshot.count(TrialState.TRAINING))
         free = sorted([*busy, *[0.0] * max(0, workers - len(busy))])
-        new_end = free.pop(0) + start + first * slow  # on the first worker free
-        free.append(new_end)
         views = [snapshot.trial(t) for t in finalists]
         waiting = [(self.max_t - v.trained) * seconds(v) + (0 if v.id == reporting else start)
                    for v in views if v.state is not TrialState.ENDED and (
                        v.id == reporting or v.id in pausing
                        or v.state is not TrialState.TRAINING)]
-        unfilled = [start + (self.max_t - first) * mean] * max(0, slots - len(views))
-        needed = makespan(free, [*waiting, *unfilled], workers,
-                          not_before=max(new_end, *breadth))
-        epoch_s = sum(seconds(v) for v in views) / len(views) if views else mean
-        return TimeEstimate(time_left_s=left, workers=workers, epoch_s=epoch_s,
-                            new_epoch_s=slow, start_s=start, needed_s=needed)
+        return free, breadth, waiting, workers, mean, slow, start

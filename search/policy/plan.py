@@ -151,13 +151,16 @@ class EndPlan:
         the search, and a third finalist is resumed. A time budget ranks the ended ones
         too: a third finalist there would be cut by the budget.
         """
-        if any(other != trial_id and other not in first and not snapshot.trial(other).kept
-               for other in snapshot.ids(TrialState.TRAINING)):
-            # A configuration still in its first epoch may rank above: wait for it (a
-            # worker idles for part of an epoch; no epoch of the budget is spent).
-            return False
         unfinished = snapshot.searcher_finished and not self.timed
-        best = self.trainable(snapshot, self.chosen(snapshot, first, unfinished))
+        chosen = self.chosen(snapshot, first, unfinished)
+        coming = sum(other != trial_id and other not in first and not snapshot.trial(other).kept
+                     for other in snapshot.ids(TrialState.TRAINING))
+        if coming and not (self.timed and len(chosen) + coming <= self.slots(snapshot)):
+            # A configuration still in its first epoch may rank above: wait for it (a
+            # worker idles for part of an epoch; no epoch of the budget is spent). Not
+            # when it fills an empty slot (:meth:`fills_a_slot`): it takes no one's.
+            return False
+        best = self.trainable(snapshot, chosen)
         if trial_id not in best:
             return False
         waiting = {*snapshot.ids(TrialState.PAUSED), *snapshot.ids(TrialState.PENDING),
@@ -177,16 +180,35 @@ class EndPlan:
         own answer; under a time budget it holds once given, though the estimate may
         shrink). Once they are trained, under an epoch budget, new configurations spend
         what is left. Under a time budget they would come too late to matter, and would
-        change the finalists' ranks: none, unless every trial has ended (Ray, with no
-        trial pending, training or paused, waits for the searcher and checks no budget:
-        the search would never end)."""
+        change the finalists' ranks: none, unless one fills an empty finalist slot
+        (:meth:`fills_a_slot`) or every trial has ended (Ray, with no trial pending,
+        training or paused, waits for the searcher and checks no budget: the search would
+        never end)."""
         if finishing is None:
             finishing = self.finishing(snapshot, pausing, first=first)
         if not finishing:
             return True
         if self.timed:
-            return snapshot.count(TrialState.ENDED) == len(snapshot.trials)
+            return snapshot.count(TrialState.ENDED) == len(snapshot.trials) or \
+                self.fills_a_slot(snapshot, first, pausing)
         return not self.unfinished_finalists(snapshot, first)
+
+    def fills_a_slot(self, snapshot: Snapshot, first: Mapping[str, float],
+                     pausing: Set[str]) -> bool:
+        """Under a time budget: whether a new configuration is to fill a finalist slot
+        that neither a candidate nor a configuration on its way to the first rung fills
+        (a budget too short for breadth beside ``finalists``, or fewer configurations
+        than that): it is, if it can be trained straight to its last epoch in the time
+        left after the finalists' epochs. Rather than a worker idling to the end."""
+        if self.time is None:
+            return False
+        chosen = [f.id for f in self.chosen(snapshot, first)]
+        coming = sum(t not in first and not snapshot.trial(t).kept
+                     for t in (*snapshot.ids(TrialState.TRAINING),
+                               *snapshot.ids(TrialState.PENDING)))
+        if len(chosen) + coming >= self.slots(snapshot):
+            return False
+        return self.time.affords_finalist(snapshot, chosen, pausing)
 
     def fits(self, view: TrialView, snapshot: Snapshot) -> bool:
         """Whether ``view``, going on from where it is without a new start, can reach its

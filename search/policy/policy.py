@@ -46,8 +46,8 @@ class Policy:
         self._points: dict[int, dict[str, Point]] = {r: {} for r in self._rungs}
         # Told to pause: the runner shows such a trial training until its checkpoint is saved.
         self._pausing: set[str] = set()
-        # A time budget's plan has turned to the finalists: it holds, though the estimate
-        # may later shrink (a finalist's first epoch, start-up included, measured long).
+        # A time plan turned to the finalists holds, though the estimate may later shrink
+        # (a finalist's first epoch, start-up included, measured long).
         self._turned = False
 
     # -- a new configuration --------------------------------------------------------------
@@ -55,17 +55,18 @@ class Policy:
     def admit(self, snapshot: Snapshot) -> Admission:
         """Whether a new configuration may start now: not once the searcher has none left,
         not while ``max_concurrent`` trials are training, waiting for a worker, or due to
-        resume (a worker a pause freed is not a free slot), else not while a configuration
-        waits for each free worker (one if none is free), and not while the planned end of
-        a budget still has finalists to train (their epochs would go to it)."""
+        resume (a worker a pause freed is not a free slot), else not while configurations
+        wait for every free worker and one more (under a planned end: for every free worker,
+        at least one), nor while the planned end has finalists to train (their epochs)."""
         if snapshot.searcher_finished:
             return Admission.NO_MORE
         limit = self.settings.max_concurrent
         if limit is None and self.settings.workers is not None:
-            # Workers filled at once; drawn as late as can be (TPE sees the most results).
+            # One more waits to take the next freed worker without a round trip to the
+            # searcher; under a planned end each one drawn takes budget: none spare.
             free = self.settings.workers - self._training(snapshot) - \
                 (self._resumable(snapshot) is not None)
-            if snapshot.count(TrialState.PENDING) >= max(free, 1):
+            if snapshot.count(TrialState.PENDING) >= max(free + (self._plan is None), 1):
                 return Admission.WAIT
         if limit is not None:
             taken = self._training(snapshot) + snapshot.count(TrialState.PENDING) + \
@@ -113,9 +114,7 @@ class Policy:
         """The decision for ``trial_id``'s latest result (the snapshot includes it): stop
         one over a cost limit or at its last epoch, else judge it at its rung."""
         view = snapshot.trial(trial_id)
-        if self.over_limit(view):
-            return Decision.STOP
-        if view.epochs >= self.settings.max_t:
+        if self.over_limit(view) or view.epochs >= self.settings.max_t:
             return Decision.STOP
         score = view.score(view.epochs)
         if self.settings.rule is Rule.PROMOTION:

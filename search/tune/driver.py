@@ -196,7 +196,7 @@ def run_tuner(settings: SearchSettings, make_tuner: Callable[[], Any],
 @contextlib.contextmanager
 def pending_trials(settings: SearchSettings) -> Iterator[None]:
     """Let Ray keep as many trials waiting for a worker as the policy may admit (one per
-    free worker: ``Policy.admit``) while the tuner fits. With a searcher of its own Ray
+    free worker and one more: ``Policy.admit``) while the tuner fits. With a searcher of its own Ray
     keeps one (``TUNE_MAX_PENDING_TRIALS_PG``, "auto"): a search filled its workers one
     trial start at a time, and trials shorter than a worker's start ran one after another
     on one worker (benchmarks/ray_bookkeeping.py: 2,000 one-second trials on 16 CPUs took
@@ -207,7 +207,7 @@ def pending_trials(settings: SearchSettings) -> Iterator[None]:
     if count is None or name in os.environ:
         yield
         return
-    os.environ[name] = str(count)  # read when the tuner's controller is built
+    os.environ[name] = str(count + 1)  # read when the tuner's controller is built
     try:
         yield
     finally:
