@@ -13,6 +13,7 @@ import pytest
 
 from mnist_hpo.search.policy import (
     Admission,
+    Choice,
     Decision,
     Policy,
     PolicySettings,
@@ -366,3 +367,44 @@ def test_finalist_slots_no_candidate_fills_go_to_new_configurations_trained_to_t
     # Once both had ended, the workers took a configuration rather than idle (the rule
     # before): it reached its first rung, no more.
     assert all(epochs <= 1 for n, epochs in drawn.items() if n not in trained), drawn
+
+
+def _full_data_hour(left: float, t5: TrialView, t6: TrialView,
+                    t3: TrialView | None = None) -> tuple[Policy, Snapshot]:
+    """The planned end of a full-data hour on 2 cores (6 epochs, rungs 1 and 3, five
+    finalists), as its records stood: the warm starts ended, t3 a finalist trained on,
+    t4 and t5 waiting at the first rung, t6 (351 s an epoch) the best."""
+    policy = Policy(PolicySettings(max_t=6, time_budget_s=3600.0, workers=2, finalists=5))
+    views = (view("t1", E, 0.97, 0.99, 0.99, 0.99, 0.99, 0.99, epoch_s=118.0, kept=True),
+             view("t2", E, 0.98, 0.99, 0.99, 0.99, 0.99, 0.99, epoch_s=131.0, kept=True),
+             t3 or view("t3", E, 0.9786, 0.99, 0.99, 0.99, 0.99, 0.99, epoch_s=113.0),
+             view("t4", W, 0.9484, epoch_s=195.0), t5, t6)
+    for v in views:
+        policy.restored(v)
+    policy._turned = True  # the plan turned when t4 reported
+    return policy, Snapshot(views, time_left_s=left, start_s=39.0)
+
+
+def test_a_finalist_is_resumed_only_when_a_worker_is_free() -> None:
+    """Ray asks the scheduler for a trial to run at every step, workers free or not, and
+    keeps the one chosen waiting for the next worker freed. The hour's t5 was chosen with
+    2,138 s left, both workers busy, and started 10 minutes later, when 1,536 s were left
+    and it needed 1,700: the budget cut it; t4, chosen when t5 took that worker, started
+    with 254 s left for its 1,000."""
+    busy_t3 = view("t3", T, 0.9786, 0.9858, epoch_s=113.0)
+    t5, t6 = view("t5", W, 0.9722, epoch_s=332.0), view("t6", T, 0.987, epoch_s=356.0)
+    policy, snapshot = _full_data_hour(2138.0, t5, t6, t3=busy_t3)
+    assert policy.choose(snapshot) == Choice()  # no worker free: nothing chosen
+    # Once t3 ended, its worker is free, and the time left decides: t5 cannot be trained
+    # to its last epoch in 1,536 s (39 + 5 × 332), t4 can (39 + 5 × 195).
+    policy, snapshot = _full_data_hour(1536.0, t5, t6)
+    assert policy.choose(snapshot) == Choice(resume="t4")
+
+
+def test_a_finalist_past_its_first_rung_goes_on_rather_than_pause_and_resume() -> None:
+    # t5 at its second rung with 883 s left needs 3 × 332: it would be cut, but a pause
+    # would only cost it a restart, since a finalist past its first rung is resumed.
+    t5 = view("t5", T, 0.9722, 0.9786, 0.98, epoch_s=332.0)
+    t6 = view("t6", T, 0.987, 0.9864, 0.9872, 0.9894, epoch_s=356.0)
+    policy, snapshot = _full_data_hour(883.0, t5, t6)
+    assert policy.on_result(snapshot, "t5") is Decision.CONTINUE

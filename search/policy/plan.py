@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from mnist_hpo.search.policy.budget import TimeEstimate, TimePlan
 from mnist_hpo.search.policy.finalists import Finalist, pick
+from mnist_hpo.search.policy.settings import PolicySettings
 from mnist_hpo.search.policy.snapshot import Snapshot, TrialState, TrialView
 
 _UNFINISHED = (TrialState.TRAINING, TrialState.PAUSED, TrialState.PENDING)
@@ -234,3 +235,16 @@ class EndPlan:
         (it takes a worker anyway), at least one."""
         kept = sum(snapshot.trial(t).kept for t in snapshot.ids(TrialState.TRAINING))
         return max(1, self.finalists - kept)
+
+
+def end_plan(settings: PolicySettings) -> EndPlan | None:
+    """The planned end of ``settings``' budgets, if planned."""
+    if not settings.planned:
+        return None
+    rungs = settings.rungs
+    time = None
+    if settings.time_budget_s is not None:
+        limits = [n for n in (settings.workers, settings.max_concurrent) if n is not None]
+        time = TimePlan(settings.max_t, rungs, min(limits) if limits else None)
+    return EndPlan(settings.epoch_budget, finalists=settings.finalists,
+                   reserve=settings.finalists * (settings.max_t - rungs[0]), time=time)

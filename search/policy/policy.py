@@ -16,10 +16,9 @@ import math
 from collections.abc import Mapping
 
 from mnist_hpo.search.policy.asha import Rung, rung_to_record
-from mnist_hpo.search.policy.budget import TimePlan
 from mnist_hpo.search.policy.decisions import Admission, Choice, Decision
 from mnist_hpo.search.policy.pareto import Point, goes_on
-from mnist_hpo.search.policy.plan import EndPlan, PlanReport
+from mnist_hpo.search.policy.plan import PlanReport, end_plan
 from mnist_hpo.search.policy.settings import PolicySettings, Rule
 from mnist_hpo.search.policy.snapshot import Snapshot, TrialState, TrialView
 
@@ -34,7 +33,7 @@ class Policy:
     def __init__(self, settings: PolicySettings) -> None:
         self.settings = settings
         self._rungs = settings.rungs
-        self._plan = _end_plan(settings)
+        self._plan = end_plan(settings)
         self._forget()
 
     def _forget(self) -> None:
@@ -89,8 +88,12 @@ class Policy:
             paused = snapshot.count(TrialState.PAUSED) and \
                 not snapshot.count(TrialState.PENDING)
             return Choice(resume=snapshot.ids(TrialState.PAUSED)[0] if paused else None)
-        limit = self.settings.max_concurrent
-        if limit is not None and self._training(snapshot) >= limit:
+        limit, workers = self.settings.max_concurrent, self.settings.workers
+        resuming = sum(snapshot.trial(t).trained > 0 for t in snapshot.ids(TrialState.PENDING))
+        if (limit is not None and self._training(snapshot) >= limit) or (
+                workers is not None and self._training(snapshot) + resuming >= workers):
+            # No worker is free: Ray asks at each step, and a trial chosen now would wait
+            # for the next worker freed, however late (and the time left with it).
             return Choice()
         due = self._resumable(snapshot)
         if due is not None:
@@ -202,9 +205,11 @@ class Policy:
             rung.mark_passed(trial_id)
             return Decision.CONTINUE
         if self._plan is not None:  # breadth, then the finalists
+            # Past its first rung a finalist goes on, fitting or not, as one waiting would
+            # be resumed (``TimePlan.can_finish``): a pause would only cost it a restart.
             goes = self._finishing(snapshot, reporting=trial_id) and \
                 self._plan.is_finalist(trial_id, snapshot, self._first, self._pausing) and \
-                self._plan.fits(view, snapshot)
+                (epoch > self._rungs[0] or self._plan.fits(view, snapshot))
         else:
             goes = rung.in_top(trial_id)
         if goes:
@@ -285,15 +290,3 @@ class Policy:
         key = self.settings.cost_key
         return float(view.costs.get(key, math.inf)) if key else math.inf
 
-
-def _end_plan(settings: PolicySettings) -> EndPlan | None:
-    """The planned end of ``settings``' budgets, if planned."""
-    if not settings.planned:
-        return None
-    rungs = settings.rungs
-    time = None
-    if settings.time_budget_s is not None:
-        limits = [n for n in (settings.workers, settings.max_concurrent) if n is not None]
-        time = TimePlan(settings.max_t, rungs, min(limits) if limits else None)
-    return EndPlan(settings.epoch_budget, finalists=settings.finalists,
-                   reserve=settings.finalists * (settings.max_t - rungs[0]), time=time)
