@@ -31,12 +31,14 @@ def test_the_finalists_are_trained_before_the_time_budget_ends(mnist_path: Path,
     # The space's small networks train an epoch of 3,000 images in a second or two: the
     # breadth has tens of configurations in two and a half minutes, and the finalists'
     # three more epochs are a small part of the budget even on a slow machine. They differ
-    # in what makes networks err differently, and 5,000 validation images tell an
-    # ensemble's gain from noise (the export keeps a member worth 2 standard errors: on
-    # 2,000, a gain of 10 images against 3 lost was not).
+    # in what makes networks err differently, and 10,000 validation images tell an
+    # ensemble's gain from noise (the export keeps a member worth 2 standard errors, and
+    # an ensemble only if it beats the best trial by as much: on 2,000, a gain of 10
+    # images against 3 lost was not; on 5,000, 1 run of 4 kept the best trial alone, and
+    # another kept 2 at z = 2.4).
     proc = run_cli("search", "--space", str(SPACE), "--trials", "500", "--epochs", str(EPOCHS),
                    "--time-budget", "150s", "--finalists", str(FINALISTS), "--subset", "3000",
-                   "--validation", "5000", "--cpus-per-trial", "1", "--seed", "0",
+                   "--validation", "10000", "--cpus-per-trial", "1", "--seed", "0",
                    "--data", str(mnist_path), "--storage", str(tmp_path), "--name", "timed",
                    timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -72,8 +74,9 @@ def test_the_finalists_are_trained_before_the_time_budget_ends(mnist_path: Path,
     summary = summarize(experiment)
     assert summary["status"] == manifest["status"] and summary["plan"]["cut"] == []
     assert [f["trial"] for f in summary["plan"]["finalists"]] == finalists
-    assert summary["trial_epochs"] == sum(t.epochs_run for t in records.trials) == \
-        summary["plan"]["breadth_epochs"] + summary["plan"]["finalist_phase_epochs"]
+    assert summary["trial_epochs"] == sum(t.epochs_run for t in records.trials)
+    # Breadth first, the finalists' epochs after the turn.
+    assert 0 < summary["plan"]["breadth_epochs"] < summary["trial_epochs"]
     # The warm starts run first; the exports went elsewhere (--out).
     assert summary["warm_starts"] == list(range(1, len(manifest["warm_start"]) + 1))
     assert summary["exports"] == {}
