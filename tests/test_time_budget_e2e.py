@@ -30,8 +30,10 @@ def test_the_finalists_are_trained_before_the_time_budget_ends(mnist_path: Path,
                                                                tmp_path: Path) -> None:
     # The space's small networks train an epoch of 3,000 images in a second or two: the
     # breadth has tens of configurations in two and a half minutes, and the finalists'
-    # three more epochs are a small part of the budget even on a slow machine. They differ
-    # in what makes networks err differently, and 10,000 validation images tell an
+    # three more epochs are a small part of the budget even on a slow machine. They are of
+    # one good family (so however few configurations a busy machine tries, the finalists
+    # end within the export's eligibility margin of each other) and differ in what makes
+    # networks err differently, and 10,000 validation images tell an
     # ensemble's gain from noise (the export keeps a member worth 2 standard errors, and
     # an ensemble only if it beats the best trial by as much: on 2,000, a gain of 10
     # images against 3 lost was not; on 5,000, 1 run of 4 kept the best trial alone, and
@@ -62,11 +64,12 @@ def test_the_finalists_are_trained_before_the_time_budget_ends(mnist_path: Path,
         record = records.trial(number)
         assert record.state is TrialState.COMPLETED, (number, record.status_text)
         assert record.epochs_run == EPOCHS
-    # Breadth first: many more configurations than finalists, none trained past the first
-    # rung but the finalists (a configuration drawn once they were trained may have been
-    # cut by the budget in its first epoch).
+    # Breadth first: more configurations than finalists (a busy machine leaves room for
+    # twice as many, an idle one for eight times), none trained past the first rung but the
+    # finalists (a configuration drawn once they were trained may have been cut by the
+    # budget in its first epoch).
     others = [t for t in records.trials if t.number not in finalists]
-    assert len(others) >= 2 * FINALISTS and all(t.epochs_run <= 1 for t in others), \
+    assert len(others) >= FINALISTS and all(t.epochs_run <= 1 for t in others), \
         [(t.number, t.epochs_run) for t in others]
     assert "phase=finalists" in proc.stdout  # the per-trial lines say so once it turned
 
