@@ -3,7 +3,7 @@ on the full data, then its three exports, for each seed; resumable, one case per
 
 Each case runs, as a user would (``mnist-hpo`` on the ``PATH``, nothing else running)::
 
-    mnist-hpo search --space default --trials T --epochs E --time-budget M m --finalists K
+    mnist-hpo search --space default --trials T --epochs E --time-budget M m [--finalists K]
         --seed S --name NAME --data DATA --storage EXPERIMENTS
     mnist-hpo export EXPERIMENTS/NAME                    # the best trial
     mnist-hpo export EXPERIMENTS/NAME --ensemble auto    # the pruned ensemble
@@ -24,7 +24,7 @@ written to ``OUT/budget_search.json`` under its name at once:
   search drew) and of the warm starts alone.
 
     python benchmarks/budget_search.py --data ../shared/data/mnist.npz --seeds 0,1 \\
-        --minutes 60 --trials 200 --epochs 8 --finalists 6 --out docs/performance
+        --minutes 60 --trials 200 --epochs 6 --finalists 3 --out docs/performance
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def search_args(args: argparse.Namespace, seed: int, name: str) -> list[str]:
     """The ``mnist-hpo search`` command of one case, as README shows it."""
     return ["search", "--space", args.space, "--trials", str(args.trials),
             "--epochs", str(args.epochs), "--time-budget", f"{args.minutes}m",
-            "--finalists", str(args.finalists), "--seed", str(seed), "--name", name,
-            "--data", args.data, "--storage", args.experiments]
+            *([] if args.finalists is None else ["--finalists", str(args.finalists)]),
+            "--seed", str(seed), "--name", name, "--data", args.data,
+            "--storage", args.experiments]
 
 
 def _run(argv: list[str]) -> float:
@@ -145,7 +146,8 @@ def main() -> None:
     p.add_argument("--minutes", type=int, default=60, help="--time-budget (default: 60)")
     p.add_argument("--trials", type=int, default=200)
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--finalists", type=int, default=6)
+    p.add_argument("--finalists", type=int,
+                   help="--finalists (default: not given, the search's own default)")
     p.add_argument("--space", default="default")
     p.add_argument("--prefix", default="hour", help="names the searches PREFIX-sSEED")
     p.add_argument("--experiments", default="experiments", help="--storage of the searches")
