@@ -26,6 +26,7 @@ from mnist_hpo.search.tune.callbacks import (
 )
 from mnist_hpo.search.tune.checkpoints import CheckpointPruner
 from mnist_hpo.search.tune.evidence import SeesUnfinished
+from mnist_hpo.search.tune.idle import IdleWait
 from mnist_hpo.search.tune.prior import PRIOR_OPTIONS, PriorSampler
 from mnist_hpo.search.tune.scheduler import PolicyScheduler
 from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
@@ -281,7 +282,7 @@ def make_run_config(settings: SearchSettings, storage_path: str,
         # this many times, then recorded as errored; the search goes on either way.
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         callbacks=[*callbacks, budget, StoppedMark(ending=stop.stop_all),
-                   FolderForEveryTrial(), CheckpointPruner()],
+                   FolderForEveryTrial(), CheckpointPruner(), IdleWait()],
         stop=stop,
         verbose=0,
     )
