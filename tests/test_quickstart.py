@@ -40,6 +40,7 @@ def test_the_quick_start_search_runs_and_says_what_next(
     experiment = next((tmp_path / "experiments").iterdir())
     for command in ("report", "export"):
         assert f"mnist-hpo {command} {experiment}" in out
-    assert "mnist-hpo search --space default --trials 40 --time-budget 30m" in out
+    assert "mnist-hpo search --space default --trials 200 --epochs 6 --time-budget 60m " \
+        "--finalists 3" in out
     finished = [line for line in out.splitlines() if line.startswith("Trial ")]
     assert len(finished) == int(args[args.index("--trials") + 1])

@@ -247,7 +247,8 @@ def print_next_steps(experiment: str) -> None:
           f"  mnist-hpo report {experiment}                 # curves and figures: report.html\n"
           f"  mnist-hpo export {experiment}                 # the best model, verified\n"
           f"  mnist-hpo export {experiment} --ensemble auto # the best trials, averaged\n"
-          f"  mnist-hpo search --space default --trials 40 --time-budget 30m   # a full search")
+          f"  mnist-hpo search --space default --trials 200 --epochs 6 --time-budget 60m "
+          f"--finalists 3   # a full search: an hour")
 
 
 def add_resume_parser(sub: Any) -> None:
