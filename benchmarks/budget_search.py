@@ -105,7 +105,7 @@ def summarize(experiment: Path) -> dict[str, Any]:
         finalists = [f["trial"] for f in plan["finalists"]]
         rows = [{"trial": n, "epochs": records.trial(n).epochs_run,
                  "state": records.trial(n).state.value, "warm_start": n in warm,
-                 "picked": f.get("picked")}
+                 "picked": f.get("picked"), "can_finish": f.get("can_finish")}
                 for n, f in zip(finalists, plan["finalists"], strict=True)]
         summary["plan"] = {
             "phase": plan["phase"],

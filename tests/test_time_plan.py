@@ -128,6 +128,15 @@ def test_a_finalist_that_cannot_be_trained_to_the_end_in_time_is_not_resumed() -
     assert plan().trainable(waiting(25.0), chosen) == ["t2"]
     assert plan().is_finalist("t2", waiting(25.0), FIRST, set())  # t1 does not hold it back
     assert plan().trainable(waiting(500.0), chosen) == ["t1", "t2"]
+    # The plan's record says so: t1 stays a finalist whose slot the end cannot fill.
+    recorded = plan().report(waiting(25.0), FIRST, set(), finishing=True)
+    assert [f.id for f in recorded.finalists] == ["t1", "t2"] and recorded.trainable == ("t2",)
+    # Recorded right after t1 was told to pause at its first rung (the snapshot still shows
+    # it training): judged as waiting, as it is about to be.
+    reporting = Snapshot((view("t1", T, 0.97, epoch_s=10.0), view("t2", W, 0.96, epoch_s=2.0)),
+                         time_left_s=25.0)
+    assert plan().report(reporting, FIRST, set(), finishing=True).trainable == ("t1", "t2")
+    assert plan().report(reporting, FIRST, {"t1"}, finishing=True).trainable == ("t2",)
     # One already past the first rung goes on whatever the estimate says.
     going = Snapshot((view("t1", T, 0.97, 0.98, epoch_s=10.0),), time_left_s=25.0)
     assert plan().trainable(going, plan().chosen(going, FIRST)) == ["t1"]

@@ -92,6 +92,7 @@ def test_breadth_while_time_is_left_then_the_finalists_and_the_records(
     assert plan is not None and plan["phase"] == "finalists"
     assert [f["trial"] for f in plan["finalists"]] == [3, 2]
     assert [f["picked"] for f in plan["finalists"]] == ["best", "unlike"]
+    assert [f["can_finish"] for f in plan["finalists"]] == [True, True]  # 20 s of 24
     turned = plan["changes"][-1]
     assert turned["time_left_s"] == 24.0 < turned["estimate"]["needed_s"] == 25.0
     assert turned["estimate"]["finalists_epoch_s"] == 5.0

@@ -120,15 +120,17 @@ class TimePlan:
         """The trials' measured seconds per epoch."""
         return [v.epoch_s for v in snapshot.trials if v.epoch_s]
 
-    def can_finish(self, view: TrialView, snapshot: Snapshot, mean: float | None) -> bool:
+    def can_finish(self, view: TrialView, snapshot: Snapshot, mean: float | None,
+                   waiting: bool = False) -> bool:
         """Whether ``view``, waiting at the first rung, can still be started and trained
         to its last epoch in the time left: a finalist that cannot would be cut by the
         budget, its epochs spent for nothing. One training, or resumed and waiting for its
-        worker, goes on (one just reporting its first rung is asked ``EndPlan.fits``)."""
+        worker, goes on (one just reporting its first rung is asked ``EndPlan.fits``);
+        ``waiting``: it is being paused, and is asked as if it were."""
         left = snapshot.time_left_s
         seconds = view.epoch_s or mean
-        if left is None or seconds is None or view.state is not TrialState.PAUSED or \
-                view.trained > self.rungs[0]:
+        paused = waiting or view.state is TrialState.PAUSED
+        if left is None or seconds is None or not paused or view.trained > self.rungs[0]:
             return True
         start = snapshot.start_s or 0.0
         return start + (self.max_t - view.trained) * seconds <= left

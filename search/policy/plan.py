@@ -42,6 +42,9 @@ class PlanReport:
         epochs_spent: Trial-epochs trained so far.
         epoch_budget: The epoch budget (None: none).
         time: A time budget's estimate (None: no time budget, or nothing measured yet).
+        trainable: Of ``finalists``, those the end still goes to (:meth:`EndPlan.trainable`):
+            under a time budget, not one waiting at the first rung that can no longer be
+            trained to its last epoch in the time left; its slot stays empty.
     """
 
     phase: str
@@ -50,6 +53,7 @@ class PlanReport:
     epochs_spent: int
     epoch_budget: int | None = None
     time: TimeEstimate | None = None
+    trainable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,17 +132,21 @@ class EndPlan:
         return pick(self.candidates(snapshot, first, unfinished), first, self.slots(snapshot),
                     signatures, kept)
 
-    def trainable(self, snapshot: Snapshot, finalists: list[Finalist]) -> list[str]:
+    def trainable(self, snapshot: Snapshot, finalists: list[Finalist],
+                  pausing: Set[str] = frozenset()) -> list[str]:
         """Of ``finalists``, those the end still goes to: under a time budget, not one
         waiting at the first rung that can no longer be started and trained to its last
         epoch in the time left (the budget would cut it: its slot is left empty, the
-        others keep their places)."""
+        others keep their places). ``pausing``: trials told to pause that the snapshot
+        still shows training, judged as waiting (for the records; the decisions ask
+        without it)."""
         if self.time is None or snapshot.time_left_s is None:
             return [f.id for f in finalists]
         measured = self.time.measured(snapshot)
         mean = sum(measured) / len(measured) if measured else None
         return [f.id for f in finalists
-                if self.time.can_finish(snapshot.trial(f.id), snapshot, mean)]
+                if self.time.can_finish(snapshot.trial(f.id), snapshot, mean,
+                                        waiting=f.id in pausing)]
 
     def is_finalist(self, trial_id: str, snapshot: Snapshot, first: Mapping[str, float],
                     pausing: Set[str]) -> bool:
@@ -225,10 +233,11 @@ class EndPlan:
                finishing: bool) -> PlanReport:
         """The plan as it stands (``finishing``: the policy's answer)."""
         unfinished = snapshot.searcher_finished and not self.timed
-        return PlanReport("finalists" if finishing else "breadth",
-                          tuple(self.chosen(snapshot, first, unfinished)),
+        chosen = self.chosen(snapshot, first, unfinished)
+        return PlanReport("finalists" if finishing else "breadth", tuple(chosen),
                           self.slots(snapshot), snapshot.spent, self.budget,
-                          self.estimate(snapshot, first, pausing))
+                          self.estimate(snapshot, first, pausing),
+                          tuple(self.trainable(snapshot, chosen, pausing)))
 
     def slots(self, snapshot: Snapshot) -> int:
         """How many finalists: ``finalists`` less one for each kept trial still training

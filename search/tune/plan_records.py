@@ -67,7 +67,7 @@ class PlanRecorder:
 
     def __init__(self, budget: dict[str, Any]) -> None:
         self.budget = budget
-        self._written: tuple[str, tuple[str, ...]] | None = None
+        self._written: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
 
     def record(self, trials: Sequence[Trial], report: PlanReport | None) -> None:
         """Record ``report`` in the experiment folder of ``trials`` if it changed."""
@@ -77,13 +77,15 @@ class PlanRecorder:
         numbers = {t.trial_id: trial_number(t) for t in trials}
         finalists = tuple(f.id for f in report.finalists) if report.phase == "finalists" \
             else ()
-        key = (report.phase, finalists)
+        # A finalist the time left can no longer carry to its end is a change too.
+        key = (report.phase, finalists, report.trainable if finalists else ())
         if key == self._written:
             return
         plan = read_plan(folder) or {}  # a resumed search goes on with the same records
         picked = [{"trial": numbers.get(f.id), "trial_id": f.id, "first_rung_score": f.score,
                    "picked": f.reason, "unlike": None if f.unlike is None else
-                   round(f.unlike, 4)} for f in report.finalists]
+                   round(f.unlike, 4), "can_finish": f.id in report.trainable}
+                  for f in report.finalists]
         change = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "phase": report.phase,
                   "epochs_spent": report.epochs_spent, "slots": report.slots,
                   "time_left_s": None if report.time is None else
