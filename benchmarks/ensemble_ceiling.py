@@ -66,7 +66,11 @@ def ceiling(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _accuracy(probs: list[np.ndarray], labels: np.ndarray) -> float:
-    return float(np.mean(np.mean(probs, axis=0).argmax(axis=1) == labels))
+    """Equal weights, averaged and scored as an exported ensemble is."""
+    from mnist_hpo.reports.ensemble import combine, score
+
+    return score(combine(probs, {i: 1 / len(probs) for i in range(len(probs))}),
+                 labels).accuracy
 
 
 def measure(experiment: Path, top: int, max_members: int) -> dict[str, Any]:
