@@ -164,6 +164,32 @@ def test_at_the_end_the_losers_are_stopped_not_left_waiting() -> None:
     assert done.stopped == ["a", "b"]
 
 
+def test_with_every_trial_training_nothing_is_read_again_to_choose(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    s = scheduler()
+    a, b, c = trial("a"), trial("b"), trial("c")
+    assert [result(s, t, 1, accuracy) for t, accuracy in ((a, 0.96), (b, 0.90), (c, 0.97))] \
+        == [PAUSE, PAUSE, CONTINUE]
+    controller = Controller([a, b, c])
+    built: list[str] = []
+    build = PolicyScheduler._build_view
+    monkeypatch.setattr(PolicyScheduler, "_build_view",
+                        lambda self, t, *rest: built.append(t.trial_id) or build(self, t, *rest))
+    assert s.choose_trial_to_run(controller) is None  # a and b wait: below c, the top 1
+    assert built  # trials paused: the policy was asked, the changed trials read again
+    for t in (a, b):
+        t.status = Trial.TERMINATED
+        s.on_trial_complete(controller, t, {})
+    assert result(s, c, 2, 0.98, controller) == CONTINUE  # between the rungs (1, 3)
+    built.clear()
+    for _step in ("the result's", "its checkpoint's"):  # Ray asks at every step of its loop
+        assert s.choose_trial_to_run(controller) is None
+    assert built == []  # c alone trains: nothing was read again to say so
+    pending = trial("new", Trial.PENDING)
+    controller.trials.append(pending)
+    assert choose(s, controller) is pending  # a new configuration is still handed out
+
+
 def restored(folder: Path, name: str, curve: list[float], status: str = Trial.PENDING) -> Any:
     """A trial as Ray brings it back on resume: its records on disk, its last result, PENDING
     if unfinished."""

@@ -15,7 +15,7 @@ import pytest
 from conftest import CLI, REPO, run_cli
 
 from mnist_hpo.reports import TrialState, load_experiment, tally_text
-from mnist_hpo.search.tune.callbacks import time_budget_state
+from mnist_hpo.search.tune.clock import time_budget_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.load,
               pytest.mark.usefixtures("state_saved_every_step")]

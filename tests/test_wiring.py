@@ -14,8 +14,9 @@ from mnist_hpo.search.cli.main import build_parser
 from mnist_hpo.search.cli.search import settings_from_args
 from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.experiment.names import JOURNAL
-from mnist_hpo.search.tune.callbacks import FailureBudget, TimeBudget, time_budget_state
+from mnist_hpo.search.tune.callbacks import FailureBudget, TimeBudget
 from mnist_hpo.search.tune.checkpoints import CheckpointPruner
+from mnist_hpo.search.tune.clock import time_budget_state
 from mnist_hpo.search.tune.evidence import SeesUnfinished
 from mnist_hpo.search.tune.factories import (
     make_run_config,

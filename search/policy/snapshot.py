@@ -200,6 +200,10 @@ class Trials:
     def __len__(self) -> int:
         return len(self._views)
 
+    def count(self, state: TrialState) -> int:
+        """How many trials are in ``state`` as last put."""
+        return len(self._by_state[state])
+
     def snapshot(self, searcher_finished: bool = False, time_left_s: float | None = None,
                  start_s: float | None = None) -> Snapshot:
         """The trials as they are now."""

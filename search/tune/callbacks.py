@@ -238,15 +238,6 @@ class TimeBudget(tune.Stopper):
         self._said_spent = False
 
 
-def time_budget_state(experiment: Path) -> dict[str, Any] | None:
-    """What :class:`TimeBudget` last wrote into ``experiment`` (None: nothing readable)."""
-    try:
-        state: dict[str, Any] = json.loads((experiment / TIME_BUDGET_FILE).read_text())
-        return state
-    except (OSError, ValueError):
-        return None
-
-
 class FailureBudget(tune.Callback, tune.Stopper):
     """Stops the whole search once ``limit`` trials have failed (after their retries)."""
 

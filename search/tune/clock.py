@@ -6,9 +6,13 @@ between them: Ray pickles both, at different moments, and restores each on its o
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from mnist_hpo.search.experiment.names import TIME_BUDGET_FILE
 
 
 class BudgetClock:
@@ -39,6 +43,15 @@ class BudgetClock:
         self._last = now
         return self.left
 
+    def resume_from(self, experiment: Path) -> bool:
+        """At a resume, take what the stopper's clock had left, as it wrote it into
+        ``experiment`` (:func:`time_budget_state`), if less. False: nothing readable."""
+        left = (time_budget_state(experiment) or {}).get("left_s")
+        if not isinstance(left, (int, float)):
+            return False
+        self.left = min(self.left, float(left))
+        return True
+
     def __getstate__(self) -> dict[str, Any]:
         # A clock's readings mean nothing to another process, and a test's clock may not
         # pickle: the budget and what is left of it are the state.
@@ -47,3 +60,12 @@ class BudgetClock:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["seconds"])  # type: ignore[misc]
         self.left = state["left"]
+
+
+def time_budget_state(experiment: Path) -> dict[str, Any] | None:
+    """What ``callbacks.TimeBudget`` last wrote into ``experiment`` (None: nothing readable)."""
+    try:
+        state: dict[str, Any] = json.loads((experiment / TIME_BUDGET_FILE).read_text())
+        return state
+    except (OSError, ValueError):
+        return None

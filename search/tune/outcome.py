@@ -11,7 +11,7 @@ from typing import Any
 from mnist_hpo.search.experiment import SearchStatus, TrialRecord, TrialState, load_experiment
 from mnist_hpo.search.experiment.names import JOURNAL, MANIFEST
 from mnist_hpo.search.experiment.plan_file import plan_summary, read_plan
-from mnist_hpo.search.tune.callbacks import time_budget_state
+from mnist_hpo.search.tune.clock import time_budget_state
 from mnist_hpo.search.tune.manifest import finish_manifest
 from mnist_hpo.search.tune.settings import METRIC, SearchSettings
 

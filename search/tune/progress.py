@@ -26,7 +26,8 @@ from ray.tune.experiment import Trial
 
 from mnist_hpo.search.experiment.plan_file import read_plan
 from mnist_hpo.search.policy import rungs
-from mnist_hpo.search.tune.callbacks import best_score, time_budget_state
+from mnist_hpo.search.tune.callbacks import best_score
+from mnist_hpo.search.tune.clock import time_budget_state
 from mnist_hpo.search.tune.settings import ASHA_SCHEDULERS, METRIC, SearchSettings
 
 

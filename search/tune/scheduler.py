@@ -1,15 +1,12 @@
 """The search's decisions under Ray Tune: a thin ``TrialScheduler`` around the policy.
 
-Every rule lives in :mod:`mnist_hpo.search.policy`; this module only translates: Ray calls
-a method here with its controller and a ``Trial``; :meth:`PolicyScheduler.snapshot` turns
-the trials Ray added into a policy ``Snapshot`` (the reporting trial's new result merged
-in, and only the trials Ray may have changed read again); the ``Policy`` answers, and the
-answer goes back as Ray's value. The searcher asks whether a new configuration may start
-through :meth:`PolicyScheduler.admits`, handed to it at each call and never pickled.
-State: the policy (pickled into Ray's ``tuner.pkl``) and Ray's ``Trial`` objects (never
-pickled); a resumed search rebuilds the rungs from the trials' records as Ray re-adds
-them. The whole account, with the reasons: docs/design/scheduling.md, "Ray's events, as
-snapshots and decisions".
+Every rule lives in :mod:`mnist_hpo.search.policy`; this module only translates Ray's calls
+into policy ``Snapshot`` s (the reporting trial's new result merged in; only the trials Ray
+may have changed read again) and the policy's answers into Ray's values. The searcher asks
+whether a new configuration may start through :meth:`PolicyScheduler.admits`, handed to it
+at each call. Pickled into Ray's ``tuner.pkl``: the policy, not Ray's ``Trial`` objects (a
+resumed search rebuilds the rungs from the records). The account, with the reasons:
+docs/design/scheduling.md, "Ray's events, as snapshots and decisions".
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ from mnist_hpo.search.policy import (
     TrialState,
     TrialView,
 )
-from mnist_hpo.search.tune.callbacks import time_budget_state
 from mnist_hpo.search.tune.clock import BudgetClock
 from mnist_hpo.search.tune.epoch_times import EpochTimes
 from mnist_hpo.search.tune.plan_records import PlanRecorder, experiment_folder
@@ -101,8 +97,7 @@ class PolicyScheduler(TrialScheduler):
 
     # -- Ray's interface ------------------------------------------------------------------
 
-    def set_search_properties(self, metric: str | None, mode: str | None,
-                              **spec: Any) -> bool:
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         if mode not in (None, "max") or (self._metric_name and metric
                                          and metric != self._metric_name):
             return False  # the policy ranks higher scores first
@@ -136,8 +131,8 @@ class PolicyScheduler(TrialScheduler):
         self._record(snapshot)
         return decision
 
-    def on_trial_complete(self, tune_controller: Any, trial: Trial,
-                          result: dict[str, Any]) -> None:
+    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+                          ) -> None:
         self._link(tune_controller)
         snapshot = self.snapshot(_finished(tune_controller), trial, result)
         self.policy.on_end(snapshot, trial.trial_id)
@@ -151,6 +146,8 @@ class PolicyScheduler(TrialScheduler):
 
     def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
         self._link(tune_controller)
+        if not self._waiting():
+            return None  # the policy's answer with no trial pending or paused
         snapshot = self.snapshot(_finished(tune_controller))
         choice = self.policy.choose(snapshot)
         for trial_id in choice.stop:  # Left paused, Ray would wait for them forever.
@@ -165,6 +162,14 @@ class PolicyScheduler(TrialScheduler):
         if pending:
             self._times.handed(pending[0])  # a start is timed from here to its result
         return self._trials[pending[0]] if pending else None
+
+    def _waiting(self) -> bool:
+        """A trial pending or paused, as last read or now among the unsettled (a trial turns
+        paused once the policy paused it): else there is nothing to choose (Ray asks at every
+        step) and no snapshot is built to say so."""
+        known = self._known.count(TrialState.PENDING) + self._known.count(TrialState.PAUSED)
+        return bool(known) or any(t.status in (Trial.PENDING, Trial.PAUSED)
+                                  for t in self._unsettled.values())
 
     def debug_string(self) -> str:
         settings = self.policy.settings
@@ -186,8 +191,7 @@ class PolicyScheduler(TrialScheduler):
         left = None if self._clock is None else self._clock.read()
         return self._known.snapshot(searcher_finished, left, self._times.start_s)
 
-    def _view(self, trial: Trial, number: int, result: Mapping[str, Any] | None
-              ) -> TrialView:
+    def _view(self, trial: Trial, number: int, result: Mapping[str, Any] | None) -> TrialView:
         """``trial``'s view, read again from Ray's trial if its status or last result
         changed (``result``: merged in, for the call that hands it over), and put into
         the index the snapshots copy."""
@@ -208,8 +212,7 @@ class PolicyScheduler(TrialScheduler):
         self._known.put(view)
         return view
 
-    def _build_view(self, trial: Trial, number: int, result: Mapping[str, Any] | None
-                    ) -> TrialView:
+    def _build_view(self, trial: Trial, number: int, result: Mapping[str, Any] | None) -> TrialView:
         last = dict(trial.last_result or {}) if trial.has_reported_at_least_once else {}
         if result:
             last |= dict(result)
@@ -268,10 +271,7 @@ class PolicyScheduler(TrialScheduler):
         if self._clock is None or self._clock_synced or folder is None:
             return
         self._clock_synced = True
-        left = (time_budget_state(folder) or {}).get("left_s")
-        if isinstance(left, (int, float)):
-            self._clock.left = min(self._clock.left, float(left))
-        else:
+        if not self._clock.resume_from(folder):
             log.warning("the time budget's plan goes on with %.0f s left: what the search "
                         "had left is not readable in %s", self._clock.left, folder)
 
