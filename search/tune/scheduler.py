@@ -1,7 +1,7 @@
 """The search's decisions under Ray Tune: a thin ``TrialScheduler`` around the policy.
 
 Every rule lives in :mod:`mnist_hpo.search.policy`; this module only translates Ray's calls
-into policy ``Snapshot`` s (the reporting trial's new result merged in; only the trials Ray
+into policy snapshots (the reporting trial's new result merged in; only the trials Ray
 may have changed read again) and the policy's answers into Ray's values. The searcher asks
 whether a new configuration may start through :meth:`PolicyScheduler.admits`, handed to it
 at each call. Pickled into Ray's ``tuner.pkl``: the policy, not Ray's ``Trial`` objects (a
