@@ -111,7 +111,8 @@ def run_mnist_hpo(stack: str, workload: Workload, space: Any, storage: str, name
     settings = SearchSettings(
         space=space, name=name, storage=storage, trials=workload.trials,
         epochs=workload.results, scheduler="" if stack == "mnist-hpo-promotion" else "fifo",
-        cpus_per_trial=1.0, seed=SEED, data=data)
+        cpus_per_trial=1.0, seed=SEED, data=data,
+        sampler="random" if stack == "mnist-hpo-random" else "tpe")
     new_tuner = driver.new_tuner
 
     def timed_tuner(*args: Any, **kwargs: Any) -> TimedFit:

@@ -34,12 +34,12 @@ FULL = {"bookkeeping": Workload("bookkeeping", trials=2000, results=1, seconds=1
 QUICK = {"bookkeeping": Workload("bookkeeping", trials=12, results=1, seconds=0.1, cpus=4),
          "throughput": Workload("throughput", trials=4, results=10, seconds=0.1, cpus=4)}
 STACKS = ("ray-fifo", "ray-optuna-asha", "mnist-hpo", "mnist-hpo-promotion",
-          "mnist-hpo-no-checkpoints")
+          "mnist-hpo-no-checkpoints", "mnist-hpo-random")
 RAY_STOCK = "ray-fifo"  # what the ratio column divides by
 #: The extra rows, left out of --quick (each case costs the CI run ~5 s of Tune's start and end).
-EXTRA = ("mnist-hpo-promotion", "mnist-hpo-no-checkpoints")
+EXTRA = ("mnist-hpo-promotion", "mnist-hpo-no-checkpoints", "mnist-hpo-random")
 #: Stacks that run every trial to its last result: their results are trials × results.
-FIFO_STACKS = ("ray-fifo", "mnist-hpo", "mnist-hpo-no-checkpoints")
+FIFO_STACKS = ("ray-fifo", "mnist-hpo", "mnist-hpo-no-checkpoints", "mnist-hpo-random")
 SEED = 0
 IMAGES = 55_000  # what ``images_per_second`` pretends an epoch saw
 #: The one key the sleeping trainable adds to EpochTrainable's: a case whose every result

@@ -35,6 +35,8 @@ seeded random curve per configuration; TensorFlow never imported):
   mnist-hpo-no-checkpoints
                        mnist-hpo without its checkpoint per result (a diagnosis, not a
                        way to run it: the rest of its cost apart from the checkpoints)
+  mnist-hpo-random     mnist-hpo with ``--sampler random`` (a diagnosis: its bookkeeping
+                       apart from TPE's ask, which stock FIFO's random draws do not pay)
 
 Per case: wall time of ``Tuner.fit()`` and of the whole stack (mnist-hpo's records step
 included), the theoretical minimum (``max(results × s / CPUs, longest trial)`` from the

@@ -38,7 +38,8 @@ from conftest import CLI
 from mnist_hpo.reports import TrialState, leaderboard_rows, load_experiment
 from mnist_hpo.search.experiment.names import CHECKPOINT_STATE, JOURNAL
 from mnist_hpo.search.experiment.trial_files import read_progress, read_results
-from mnist_hpo.search.tune.searcher import RAY_TRIAL_ID, epoch_values, open_journal
+from mnist_hpo.search.tune.journal import open_journal
+from mnist_hpo.search.tune.searcher import RAY_TRIAL_ID, epoch_values
 
 pytestmark = [pytest.mark.slow, pytest.mark.load,
               pytest.mark.usefixtures("state_saved_every_step")]

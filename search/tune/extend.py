@@ -31,10 +31,10 @@ from mnist_hpo.search.training.data import recorded_split
 from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
 from mnist_hpo.search.tune.driver import new_tuner, run_tuner
 from mnist_hpo.search.tune.factories import Extension
+from mnist_hpo.search.tune.journal import open_journal
 from mnist_hpo.search.tune.manifest import STATE_FORMAT, settings_from_manifest
 from mnist_hpo.search.tune.outcome import SearchOutcome
 from mnist_hpo.search.tune.progress import Display, Progress, ProgressCallback
-from mnist_hpo.search.tune.searcher import open_journal
 from mnist_hpo.search.tune.settings import MODE
 from mnist_hpo.spaces import Choice, Space, load_space
 

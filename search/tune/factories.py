@@ -27,9 +27,10 @@ from mnist_hpo.search.tune.callbacks import (
 from mnist_hpo.search.tune.checkpoints import CheckpointPruner
 from mnist_hpo.search.tune.evidence import SeesUnfinished
 from mnist_hpo.search.tune.idle import IdleWait
+from mnist_hpo.search.tune.journal import open_journal
 from mnist_hpo.search.tune.prior import PRIOR_OPTIONS, PriorSampler
 from mnist_hpo.search.tune.scheduler import PolicyScheduler
-from mnist_hpo.search.tune.searcher import OptunaSearcher, open_journal
+from mnist_hpo.search.tune.searcher import OptunaSearcher
 from mnist_hpo.search.tune.settings import METRIC, MODE, SearchSettings
 from mnist_hpo.spaces import resolve_config
 from mnist_hpo.spaces.cost import cheapest

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages import BaseStorage, InMemoryStorage
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from mnist_hpo.search.experiment.names import COST_KEYS
+from mnist_hpo.search.tune.journal import open_journal
 from mnist_hpo.search.tune.objective import COST_ATTR, constraint_values
 from mnist_hpo.search.tune.prior import PriorSampler
 
@@ -250,12 +250,6 @@ def epoch_values(trial: optuna.trial.FrozenTrial) -> dict[int, float]:
     if trial.intermediate_values:
         return {int(k): float(v) for k, v in trial.intermediate_values.items()}
     return {int(k): float(v) for k, v in (trial.user_attrs.get(EPOCH_VALUES) or {}).items()}
-
-
-def open_journal(path: Path) -> JournalStorage:
-    """Optuna's journal file storage at ``path`` (created on first write): safe with several
-    writers, and what ``optuna-dashboard PATH`` opens."""
-    return JournalStorage(JournalFileBackend(str(path)))
 
 
 def close_unfinished_trials(journal: Path) -> int:
