@@ -44,8 +44,8 @@ def table(cases: list[dict[str, Any]]) -> str:
     whole-stack wall time in the same file."""
     rows = ["| stack | workload | fit s | whole stack s | minimum s | fit / min "
             "| whole × ray-fifo | first result s | most trials at once (s to all CPUs) "
-            "| driver CPU ms / result | results | trials ended |",
-            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+            "| driver CPU ms / result | worker processes started | results | trials ended |",
+            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for workload in WORKLOADS:
         mine = {c["stack"]: c for c in cases if c["workload"] == workload}
         base = mine.get(RAY_STOCK)
@@ -63,7 +63,8 @@ def table(cases: list[dict[str, Any]]) -> str:
                 f"| {stack} | {workload} | {c['fit_s']:.1f} | {c['stack_s']:.1f} "
                 f"| {c['minimum_s']:.1f} | {c['fit_over_minimum']:.2f} | {ratio} "
                 f"| {'-' if first is None else f'{first:.1f}'} | {at_once} "
-                f"| {'-' if cpu is None else f'{cpu:.2f}'} | {c['results']:,} "
+                f"| {'-' if cpu is None else f'{cpu:.2f}'} "
+                f"| {c.get('worker_processes_started', '-')} | {c['results']:,} "
                 f"| {c['trials_ended']:,} |")
     return "\n".join(rows)
 

@@ -51,6 +51,7 @@ def test_quick_runs_its_stacks_on_every_workload(mnist_path: Path, tmp_path: Pat
             assert spec.trials <= case["results"] <= spec.trials * spec.results, case
         assert case["fit_s"] > 0 and case["stack_s"] >= case["fit_s"], case
         assert case["minimum_s"] > 0 and case["driver_cpu_ms_per_result"] > 0, case
+        assert isinstance(case["worker_processes_started"], int), case
         if stack.startswith("mnist-hpo"):
             # The product's records say the search finished every trial, and its status
             # line and trial lines reached the (pseudo-)terminal.
@@ -58,6 +59,8 @@ def test_quick_runs_its_stacks_on_every_workload(mnist_path: Path, tmp_path: Pat
             assert case["terminal_bytes"] > 0, case
     # Each workload's stacks ran in another order: no stack always first.
     firsts = {c["stack"] for c in saved["cases"] if c["position"] == 0}
+    # Ray's workers were counted: the trials' actors ran in processes it started.
+    assert sum(c["worker_processes_started"] for c in saved["cases"]) > 0
     assert len(firsts) == len(WORKLOADS)
     assert "| stack | workload | fit s |" in proc.stdout
     assert all(f"| {stack} | throughput |" in proc.stdout for stack in quick_stacks)
