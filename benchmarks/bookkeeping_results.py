@@ -7,6 +7,7 @@ import argparse
 import cProfile
 import json
 import pstats
+import statistics
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -39,34 +40,61 @@ def save(path: Path, cases: list[dict[str, Any]], args: argparse.Namespace,
     tmp.replace(path)
 
 
+def case_round(case: dict[str, Any]) -> int:
+    """The round a case ran in (0: the first; files saved before rounds have no key)."""
+    return int(case.get("round", 0))
+
+
 def table(cases: list[dict[str, Any]]) -> str:
-    """The markdown table: each workload's cases in stack order, the ratio to Ray stock's
-    whole-stack wall time in the same file."""
+    """The markdown table: each workload's cases in stack order, round by round, the ratio
+    to Ray stock's whole-stack wall time in the same round of the same file."""
     rows = ["| stack | workload | fit s | whole stack s | minimum s | fit / min "
             "| whole × ray-fifo | first result s | most trials at once (s to all CPUs) "
             "| driver CPU ms / result | worker processes started | results | trials ended |",
             "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    rounds = sorted({case_round(c) for c in cases})
     for workload in WORKLOADS:
-        mine = {c["stack"]: c for c in cases if c["workload"] == workload}
-        base = mine.get(RAY_STOCK)
-        for stack in STACKS:
-            c = mine.get(stack)
-            if c is None:
-                continue
-            ratio = f"{c['stack_s'] / base['stack_s']:.2f}" if base else "-"
-            cpu = c["driver_cpu_ms_per_result"]
-            first, busy, most = (c.get(k) for k in ("first_result_s", "all_cpus_busy_s",
-                                                    "most_running"))
-            at_once = "-" if most is None else str(most) if busy is None else \
-                f"{most} ({busy:.1f})"
-            rows.append(
-                f"| {stack} | {workload} | {c['fit_s']:.1f} | {c['stack_s']:.1f} "
-                f"| {c['minimum_s']:.1f} | {c['fit_over_minimum']:.2f} | {ratio} "
-                f"| {'-' if first is None else f'{first:.1f}'} | {at_once} "
-                f"| {'-' if cpu is None else f'{cpu:.2f}'} "
-                f"| {c.get('worker_processes_started', '-')} | {c['results']:,} "
-                f"| {c['trials_ended']:,} |")
+        for round_ in rounds:
+            mine = {c["stack"]: c for c in cases
+                    if c["workload"] == workload and case_round(c) == round_}
+            label = workload if len(rounds) == 1 else f"{workload} round {round_ + 1}"
+            rows += [_row(mine[stack], label, mine.get(RAY_STOCK))
+                     for stack in STACKS if stack in mine]
     return "\n".join(rows)
+
+
+def _row(c: dict[str, Any], label: str, base: dict[str, Any] | None) -> str:
+    ratio = f"{c['stack_s'] / base['stack_s']:.2f}" if base else "-"
+    cpu = c["driver_cpu_ms_per_result"]
+    first, busy, most = (c.get(k) for k in ("first_result_s", "all_cpus_busy_s",
+                                            "most_running"))
+    at_once = "-" if most is None else str(most) if busy is None else f"{most} ({busy:.1f})"
+    return (f"| {c['stack']} | {label} | {c['fit_s']:.1f} | {c['stack_s']:.1f} "
+            f"| {c['minimum_s']:.1f} | {c['fit_over_minimum']:.2f} | {ratio} "
+            f"| {'-' if first is None else f'{first:.1f}'} | {at_once} "
+            f"| {'-' if cpu is None else f'{cpu:.2f}'} "
+            f"| {c.get('worker_processes_started', '-')} | {c['results']:,} "
+            f"| {c['trials_ended']:,} |")
+
+
+def round_ratios(cases: list[dict[str, Any]]) -> list[str]:
+    """For each workload and stack run in more than one round: its whole-stack wall time
+    over stock Ray's, round by round (each against the stock run of its own round), and
+    the median of those."""
+    lines = []
+    for workload in WORKLOADS:
+        mine = [c for c in cases if c["workload"] == workload]
+        base = {case_round(c): c["stack_s"] for c in mine if c["stack"] == RAY_STOCK}
+        for stack in STACKS:
+            ratios = [c["stack_s"] / base[case_round(c)]
+                      for c in sorted(mine, key=case_round)
+                      if c["stack"] == stack and case_round(c) in base]
+            if stack == RAY_STOCK or len(ratios) < 2:
+                continue
+            lines.append(f"{workload}: {stack} × {RAY_STOCK} by round "
+                         f"{', '.join(f'{r:.2f}' for r in ratios)}; median "
+                         f"{statistics.median(ratios):.2f}")
+    return lines
 
 
 def print_profile(profiler: cProfile.Profile, where: Path, top: int = 15) -> None:

@@ -45,18 +45,22 @@ CPU seconds per result (``time.process_time`` around ``fit``: Ray Tune's control
 searcher, the scheduler and the callbacks all run in the driver), when the first result
 came and when every CPU first had a trial, results, trials ended, and whether TensorFlow
 was imported. Order: after Ray starts, a warm-up run (stock,
-unrecorded) starts and ends one trial process per CPU, and each workload starts with
-another stack (the list rotated by the workload's index), so no stack always goes first;
-each case waits for the last one's CPUs to come back. Ray starts again only when a
-workload needs another number of CPUs.
+unrecorded) starts and ends one trial process per CPU, and each workload (and with
+``--rounds N``, each round of it) starts with another stack (the list rotated), so no
+stack always goes first; each case waits for the last one's CPUs to come back. Ray starts
+again only when a workload needs another number of CPUs. With rounds, each stack's ratio
+is to stock Ray's run in the same round, and the median of the rounds is printed.
 
-Resumable: each finished (workload, stack) case is written to ``OUT/ray_bookkeeping.json``
+Resumable: each finished (workload, stack, round) case is written to ``OUT/ray_bookkeeping.json``
 at once, and a rerun at the same scale and space skips it. ``--profile`` runs the cases
 under cProfile instead (figures not saved) and prints the driver's top functions.
 
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --out docs/performance
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --workloads throughput
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --quick   # ~40 s
+    python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --workloads bookkeeping \\
+        --stacks ray-fifo,ray-optuna-asha,mnist-hpo --trials 400 --cpus 2 --rounds 2 \\
+        --out docs/performance/bookkeeping_2cpus   # on the CPUs this machine has
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --workloads throughput \\
         --stacks mnist-hpo --trials 16 --results 50 --cpus 16 --profile   # driver's time
 """
@@ -73,7 +77,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bookkeeping_results import load_done, print_profile, rotated, save, table
+from benchmarks.bookkeeping_results import (
+    case_round,
+    load_done,
+    print_profile,
+    rotated,
+    round_ratios,
+    save,
+    table,
+)
 from benchmarks.bookkeeping_stacks import prepare_environment, run_case, settle, start_ray, warm_up
 from benchmarks.bookkeeping_workloads import (
     EXTRA,
@@ -108,10 +120,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, kind in (("trials", int), ("results", int), ("seconds", float), ("cpus", int)):
         p.add_argument(f"--{key}", type=kind, help=f"override the workloads' {key} (a case "
                        f"saved at another scale is not reused)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run the stacks this many times on each workload, alternating (each "
+                        "round starts with another stack); the table gives each round's "
+                        "ratio to stock Ray in that round and their median (default: 1)")
     p.add_argument("--profile", action="store_true",
                    help="run each case under cProfile, print the driver's top functions by "
                         "cumulative time, save .prof files; the (slowed) figures are not saved")
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error(f"--rounds: {args.rounds} is not a number of rounds; give 1 or more")
     if args.stacks is None:
         args.stacks = ",".join(s for s in STACKS if not (args.quick and s in EXTRA))
     for name, known in (("workloads", WORKLOADS), ("stacks", STACKS)):
@@ -149,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     path = out / "ray_bookkeeping.json"
     specs = workloads(args)
     cases = load_done(path, specs, space_definition)
-    done = {(c["workload"], c["stack"]) for c in cases}
+    done = {(c["workload"], c["stack"], case_round(c)) for c in cases}
     if done and not args.profile:
         print(f"{len(done)} case(s) already done, skipped", flush=True)
     info, commit = machine(), code_version()
@@ -158,35 +176,43 @@ def main(argv: list[str] | None = None) -> None:
         try:
             for index, name in enumerate(WORKLOADS):
                 workload = specs[name]
-                todo = [s for s in rotated(args.stacks, index) if name in args.workloads
-                        and (args.profile or (name, s) not in done)]
-                if not todo:
-                    continue
-                print(f"{name}: {workload.trials:,} trials × {workload.results} results × "
-                      f"{workload.seconds} s on {workload.cpus} CPUs (minimum "
-                      f"{workload.minimum_s():.0f} s); order {', '.join(todo)}", flush=True)
-                if running != workload.cpus:
-                    if running is not None:
-                        ray.shutdown()
-                    start_ray(workload.cpus)
-                    running = workload.cpus
-                    warm_up(workload, space, storage)
-                for position, stack in enumerate(todo):
-                    settle(workload.cpus)
-                    profiler = cProfile.Profile() if args.profile else None
-                    case = run_case(workload, stack, args, space, storage, position, profiler)
-                    print(f"  {stack:<20} fit {case['fit_s']:7.1f} s (minimum "
-                          f"{case['minimum_s']:.1f} s), whole {case['stack_s']:7.1f} s, "
-                          f"driver CPU {case['driver_cpu_fit_s']:.1f} s, "
-                          f"{case['results']:,} results", flush=True)
-                    if profiler is not None:
-                        print_profile(profiler, out / f"ray_bookkeeping-{name}-{stack}.prof")
+                for round_ in range(args.rounds):
+                    # Each round starts with another stack: no stack always goes first.
+                    todo = [s for s in rotated(args.stacks, index + round_)
+                            if name in args.workloads
+                            and (args.profile or (name, s, round_) not in done)]
+                    if not todo:
                         continue
-                    case |= {"commit": commit, "finished": datetime.datetime.now(
-                        datetime.UTC).isoformat(timespec="seconds")}
-                    cases = [c for c in cases if (c["workload"], c["stack"]) != (name, stack)]
-                    cases.append(case)
-                    save(path, cases, args, space_definition, info)  # resumable from here
+                    print(f"{name}{f' round {round_ + 1}' if args.rounds > 1 else ''}: "
+                          f"{workload.trials:,} trials × {workload.results} results × "
+                          f"{workload.seconds} s on {workload.cpus} CPUs (minimum "
+                          f"{workload.minimum_s():.0f} s); order {', '.join(todo)}", flush=True)
+                    if running != workload.cpus:
+                        if running is not None:
+                            ray.shutdown()
+                        start_ray(workload.cpus)
+                        running = workload.cpus
+                        warm_up(workload, space, storage)
+                    for position, stack in enumerate(todo):
+                        settle(workload.cpus)
+                        profiler = cProfile.Profile() if args.profile else None
+                        case = run_case(workload, stack, args, space, storage, position,
+                                        profiler)
+                        print(f"  {stack:<20} fit {case['fit_s']:7.1f} s (minimum "
+                              f"{case['minimum_s']:.1f} s), whole {case['stack_s']:7.1f} s, "
+                              f"driver CPU {case['driver_cpu_fit_s']:.1f} s, "
+                              f"{case['results']:,} results", flush=True)
+                        if profiler is not None:
+                            print_profile(profiler, out / f"ray_bookkeeping-{name}-{stack}.prof")
+                            continue
+                        case |= {"round": round_, "commit": commit,
+                                 "finished": datetime.datetime.now(
+                                     datetime.UTC).isoformat(timespec="seconds")}
+                        cases = [c for c in cases
+                                 if (c["workload"], c["stack"], case_round(c))
+                                 != (name, stack, round_)]
+                        cases.append(case)
+                        save(path, cases, args, space_definition, info)  # resumable from here
         finally:
             if running is not None:
                 ray.shutdown()
@@ -194,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     print()
     print(table(cases))
+    for line in round_ratios(cases):
+        print(line)
     print(f"\nwrote {path}")
 
 

@@ -94,3 +94,34 @@ def test_a_rerun_skips_the_cases_saved_at_its_scale(tmp_path: Path,
     assert f"{len(done)} case(s) already done, skipped" in out
     assert "| mnist-hpo | bookkeeping | 2.5 | 3.0 | 2.0 | 1.25 | 1.00 | 0.5 | - | 4.00 |" in out
     assert "; order " not in out  # no workload started
+
+
+def test_rounds_are_saved_apart_and_each_ratio_is_to_its_own_rounds_stock_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mnist_hpo.spaces import load_space
+
+    space = load_space("smoke").to_yaml_dict()
+    path = tmp_path / "ray_bookkeeping.json"
+    # Two rounds: stock Ray took 3 s then 6 s; mnist-hpo 3.3 s then 5.4 s (1.10, 0.90).
+    cases = [_case(w, s) | {"round": r, "stack_s": 3.0 * (r + 1)}
+             for w in WORKLOADS for s in STACKS for r in (0, 1)]
+    for case in cases:
+        if case["stack"] == "mnist-hpo" and case["workload"] == "bookkeeping":
+            case["stack_s"] = (3.3, 5.4)[case["round"]]
+    path.write_text(json.dumps({"args": {"quick": True}, "space": space, "cases": cases}))
+
+    # Both rounds are saved: nothing runs; a third round would.
+    main(["--quick", "--rounds", "2", "--space", "smoke", "--data", "unused.npz",
+          "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"{len(cases)} case(s) already done, skipped" in out and "; order " not in out
+    assert "| mnist-hpo | bookkeeping round 1 | 2.5 | 3.3 | 2.0 | 1.25 | 1.10 |" in out
+    assert "| mnist-hpo | bookkeeping round 2 | 2.5 | 5.4 | 2.0 | 1.25 | 0.90 |" in out
+    assert "bookkeeping: mnist-hpo × ray-fifo by round 1.10, 0.90; median 1.00" in out
+
+
+def test_rounds_must_be_one_or_more(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--quick", "--rounds", "0", "--data", "unused.npz"])
+    assert exit_.value.code == 2
+    assert "--rounds: 0 is not a number of rounds; give 1 or more" in capsys.readouterr().err
