@@ -59,7 +59,7 @@ under cProfile instead (figures not saved) and prints the driver's top functions
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --workloads throughput
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --quick   # ~40 s
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --workloads bookkeeping \\
-        --stacks ray-fifo,ray-optuna-asha,mnist-hpo --trials 400 --cpus 2 --rounds 2 \\
+        --stacks ray-fifo,ray-optuna-asha,mnist-hpo --trials 500 --cpus 2 --rounds 2 \\
         --out docs/performance/bookkeeping_2cpus   # on the CPUs this machine has
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --workloads throughput \\
         --stacks mnist-hpo --trials 16 --results 50 --cpus 16 --profile   # driver's time
