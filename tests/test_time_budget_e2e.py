@@ -1,7 +1,7 @@
 """A real search on real MNIST that its time budget ends: the plan turns from breadth to the
 finalists, every finalist is trained to its last epoch before the budget runs out (none is
-cut), they export as one ensemble, and ``export --ensemble auto`` has several fully trained
-candidates to choose from.
+cut), they export as one ensemble, and ``export --ensemble auto`` chooses among the trials
+its records put within noise of the best.
 
 The verdict reads the records (the ``plan`` file, the trials' states), never a clock. The
 budget is the only clock, and it is measured in this machine's epochs, not in seconds: one
@@ -22,6 +22,7 @@ import pytest
 from conftest import run_cli
 
 from benchmarks.budget_search import summarize
+from mnist_hpo.reports.export_ensemble import CANDIDATES
 from mnist_hpo.search.experiment import TrialState, load_experiment
 from mnist_hpo.search.experiment.plan_file import read_plan
 
@@ -122,15 +123,26 @@ def test_the_finalists_are_trained_before_the_time_budget_ends(mnist_path: Path,
     assert export.returncode == 0, export.stdout[-3000:] + export.stderr[-3000:]
     metrics = json.loads((listed / "metrics.json").read_text())
     assert sorted(m["trial"] for m in metrics["members"]) == sorted(finalists), metrics
-    # --ensemble auto chooses among them and the rest: how many members it keeps is its
-    # pruning's judgment of these networks (one, when the others add less than the noise:
-    # it happened once beside another test run, the breadth cut short), so the verdict is
-    # that it had several fully trained candidates and kept what its record says.
+    # --ensemble auto chooses among them and the rest. How many are close enough to the best
+    # to be candidates is a fact about these networks, not about the plan: the finalists
+    # ended 0.33 points apart in one run here and more than 0.44 in a CI run, where the
+    # best alone was eligible. So its choice is checked against the records: the trials
+    # at or above its recorded floor (a floor a few standard errors below the best record)
+    # are its candidates, and its members are among them.
     out = tmp_path / "ensemble"
     export = run_cli("export", str(experiment), "--ensemble", "auto", "--out", str(out),
                      timeout=900)
     assert export.returncode == 0, export.stdout[-3000:] + export.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     selection = metrics["selection"]
-    assert selection["candidates"] >= 2, selection
-    assert metrics["ensemble"]["members"] == selection["pruned_members"] >= 1, selection
+    recorded = {t.number: t.best_val_accuracy for t in records.trials
+                if t.best_val_accuracy is not None}
+    best = max(recorded.values())
+    se = math.sqrt(best * (1 - best) / int(VALIDATION))
+    assert best - 5 * se < selection["eligible_from"] < best, (best, selection)
+    above = {n for n, acc in recorded.items() if acc >= selection["eligible_from"]}
+    assert selection["eligible"] == len(above) >= 1, (above, selection)
+    assert selection["candidates"] == min(CANDIDATES, len(above)), (above, selection)
+    members = {m["trial"] for m in metrics["members"]}
+    assert members <= above and max(recorded, key=lambda n: recorded[n]) in above
+    assert metrics["ensemble"]["members"] == selection["pruned_members"] == len(members) >= 1
