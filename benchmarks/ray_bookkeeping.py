@@ -73,7 +73,9 @@ import datetime
 import logging
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -93,6 +95,7 @@ from benchmarks.bookkeeping_workloads import (
     QUICK,
     STACKS,
     WORKLOADS,
+    Workload,
     workloads,
 )
 from benchmarks.machine import code_version, machine
@@ -151,6 +154,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def planned(args: argparse.Namespace, specs: dict[str, Workload],
+            done: set[tuple[str, str, int]]) -> Iterator[tuple[str, int, list[str]]]:
+    """``(workload, round, stacks to run)`` in the order they run: each round starts with
+    another stack (the list rotated), so no stack always goes first; what is saved is
+    skipped (unless profiling, which saves nothing)."""
+    for index, name in enumerate(WORKLOADS):
+        if name not in args.workloads:
+            continue
+        for round_ in range(args.rounds):
+            todo = [s for s in rotated(args.stacks, index + round_)
+                    if args.profile or (name, s, round_) not in done]
+            if todo:
+                yield name, round_, todo
+
+
+def run_round(workload: Workload, round_: int, todo: list[str], args: argparse.Namespace,
+              space: Any, storage: str, out: Path, commit: str | None
+              ) -> Iterator[dict[str, Any]]:
+    """Each stack of ``todo`` on ``workload``, one after another, measured: yields each
+    case as it ends (under ``--profile``, prints the profile and yields nothing)."""
+    for position, stack in enumerate(todo):
+        settle(workload.cpus)
+        profiler = cProfile.Profile() if args.profile else None
+        case = run_case(workload, stack, args, space, storage, position, profiler)
+        print(f"  {stack:<20} fit {case['fit_s']:7.1f} s (minimum "
+              f"{case['minimum_s']:.1f} s), whole {case['stack_s']:7.1f} s, "
+              f"driver CPU {case['driver_cpu_fit_s']:.1f} s, "
+              f"{case['results']:,} results", flush=True)
+        if profiler is not None:
+            print_profile(profiler, out / f"ray_bookkeeping-{workload.name}-{stack}.prof")
+            continue
+        yield case | {"round": round_, "commit": commit,
+                      "finished": datetime.datetime.now(datetime.UTC).isoformat(
+                          timespec="seconds")}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     prepare_environment()
@@ -174,45 +213,25 @@ def main(argv: list[str] | None = None) -> None:
     running: int | None = None  # the CPUs of the Ray runtime that is up
     with tempfile.TemporaryDirectory(prefix="ray-bookkeeping-") as storage:
         try:
-            for index, name in enumerate(WORKLOADS):
+            for name, round_, todo in planned(args, specs, done):
                 workload = specs[name]
-                for round_ in range(args.rounds):
-                    # Each round starts with another stack: no stack always goes first.
-                    todo = [s for s in rotated(args.stacks, index + round_)
-                            if name in args.workloads
-                            and (args.profile or (name, s, round_) not in done)]
-                    if not todo:
-                        continue
-                    print(f"{name}{f' round {round_ + 1}' if args.rounds > 1 else ''}: "
-                          f"{workload.trials:,} trials × {workload.results} results × "
-                          f"{workload.seconds} s on {workload.cpus} CPUs (minimum "
-                          f"{workload.minimum_s():.0f} s); order {', '.join(todo)}", flush=True)
-                    if running != workload.cpus:
-                        if running is not None:
-                            ray.shutdown()
-                        start_ray(workload.cpus)
-                        running = workload.cpus
-                        warm_up(workload, space, storage)
-                    for position, stack in enumerate(todo):
-                        settle(workload.cpus)
-                        profiler = cProfile.Profile() if args.profile else None
-                        case = run_case(workload, stack, args, space, storage, position,
-                                        profiler)
-                        print(f"  {stack:<20} fit {case['fit_s']:7.1f} s (minimum "
-                              f"{case['minimum_s']:.1f} s), whole {case['stack_s']:7.1f} s, "
-                              f"driver CPU {case['driver_cpu_fit_s']:.1f} s, "
-                              f"{case['results']:,} results", flush=True)
-                        if profiler is not None:
-                            print_profile(profiler, out / f"ray_bookkeeping-{name}-{stack}.prof")
-                            continue
-                        case |= {"round": round_, "commit": commit,
-                                 "finished": datetime.datetime.now(
-                                     datetime.UTC).isoformat(timespec="seconds")}
-                        cases = [c for c in cases
-                                 if (c["workload"], c["stack"], case_round(c))
-                                 != (name, stack, round_)]
-                        cases.append(case)
-                        save(path, cases, args, space_definition, info)  # resumable from here
+                print(f"{name}{f' round {round_ + 1}' if args.rounds > 1 else ''}: "
+                      f"{workload.trials:,} trials × {workload.results} results × "
+                      f"{workload.seconds} s on {workload.cpus} CPUs (minimum "
+                      f"{workload.minimum_s():.0f} s); order {', '.join(todo)}", flush=True)
+                if running != workload.cpus:  # Ray starts again only for another CPU count
+                    if running is not None:
+                        ray.shutdown()
+                    start_ray(workload.cpus)
+                    running = workload.cpus
+                    warm_up(workload, space, storage)
+                for case in run_round(workload, round_, todo, args, space, storage, out,
+                                      commit):
+                    key = (name, case["stack"], round_)
+                    cases = [c for c in cases
+                             if (c["workload"], c["stack"], case_round(c)) != key]
+                    cases.append(case)
+                    save(path, cases, args, space_definition, info)  # resumable from here
         finally:
             if running is not None:
                 ray.shutdown()

@@ -125,3 +125,21 @@ def test_rounds_must_be_one_or_more(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--quick", "--rounds", "0", "--data", "unused.npz"])
     assert exit_.value.code == 2
     assert "--rounds: 0 is not a number of rounds; give 1 or more" in capsys.readouterr().err
+
+
+def test_each_round_starts_with_another_stack_and_saved_cases_are_skipped() -> None:
+    from benchmarks.ray_bookkeeping import parse_args, planned
+
+    args = parse_args(["--quick", "--rounds", "2", "--stacks", "ray-fifo,mnist-hpo",
+                       "--data", "unused.npz", "--out", "unused"])
+    done = {("bookkeeping", "ray-fifo", 1)}
+    assert list(planned(args, QUICK, done)) == [
+        ("bookkeeping", 0, ["ray-fifo", "mnist-hpo"]),
+        ("bookkeeping", 1, ["mnist-hpo"]),  # round 2 started with mnist-hpo; stock is saved
+        ("throughput", 0, ["mnist-hpo", "ray-fifo"]),
+        ("throughput", 1, ["ray-fifo", "mnist-hpo"])]
+    # Only the chosen workloads; a profile runs (and saves) everything again.
+    args = parse_args(["--quick", "--workloads", "throughput", "--stacks", "ray-fifo",
+                       "--profile", "--data", "unused.npz", "--out", "unused"])
+    assert list(planned(args, QUICK, {("throughput", "ray-fifo", 0)})) == [
+        ("throughput", 0, ["ray-fifo"])]
