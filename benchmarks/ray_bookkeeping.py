@@ -57,7 +57,7 @@ under cProfile instead (figures not saved) and prints the driver's top functions
 
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --out docs/performance
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --workloads throughput
-    python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --quick   # ~40 s
+    python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --quick   # ~35 s
     python benchmarks/ray_bookkeeping.py --data ../shared/data/mnist.npz --workloads bookkeeping \\
         --stacks ray-fifo,ray-optuna-asha,mnist-hpo --trials 500 --cpus 2 --rounds 2 \\
         --out docs/performance/bookkeeping_2cpus   # on the CPUs this machine has
@@ -113,7 +113,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "loads it as a search does")
     p.add_argument("--space", default="default", help="preset or YAML space (default: default)")
     p.add_argument("--quick", action="store_true",
-                   help="tiny scale (CI): 12 trials of 0.1 s on 4 CPUs; 4 trials × 10 "
+                   help="tiny scale (CI): 12 trials of 0.1 s on 2 CPUs; 2 trials × 10 "
                         "results at 10/s; written to a fresh temporary folder unless --out")
     p.add_argument("--out", help="folder for ray_bookkeeping.json (default: docs/performance)")
     p.add_argument("--workloads", default=",".join(WORKLOADS),
