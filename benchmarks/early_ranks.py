@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine
 from benchmarks.output import out_dir
-from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
+from mnist_hpo.search.training.runtime import prepare_tensorflow, set_threads
 
 FULL = {"configs": 24, "epochs": 9, "subset": 10000, "validation": 5000}
 QUICK = {"configs": 4, "epochs": 2, "subset": 1000, "validation": 500}
@@ -195,7 +195,7 @@ def reusable(saved: dict[str, Any], settings: dict[str, Any],
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    quiet_tensorflow()
+    prepare_tensorflow()
     set_threads(os.cpu_count())
 
     from mnist_hpo.search.training.data import load_mnist, split_mnist

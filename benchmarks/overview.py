@@ -39,7 +39,7 @@ from benchmarks.machine import machine
 from benchmarks.output import out_dir
 from benchmarks.search_overhead import MemoryProbe
 from mnist_hpo.search.experiment import SearchStatus
-from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
+from mnist_hpo.search.training.runtime import prepare_tensorflow, set_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -250,7 +250,7 @@ def main() -> None:
     args = parse_args()
     sizes = QUICK if args.quick else FULL
     start = time.perf_counter()
-    quiet_tensorflow()
+    prepare_tensorflow()
     info = machine()
     tp = throughput(args.data, sizes)
     phases = {"throughput_s": time.perf_counter() - start}

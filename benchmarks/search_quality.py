@@ -74,7 +74,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.machine import code_version, machine
 from benchmarks.output import out_dir
 from benchmarks.quality_table import FORMER, SYSTEMS, plot, summarize
-from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
+from mnist_hpo.search.training.runtime import prepare_tensorflow, set_threads
 
 if TYPE_CHECKING:
     from mnist_hpo.search.training.data import Split
@@ -216,7 +216,7 @@ def main() -> None:
         args = argparse.Namespace(**(saved["args"] | {"out": str(out)}))
         finish(saved["runs"], args, saved["machine"])
         return
-    quiet_tensorflow()
+    prepare_tensorflow()
     set_threads(os.cpu_count())  # in-process peers and retraining use every core
     import tensorflow as tf
 

@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.output import out_file
-from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
+from mnist_hpo.search.training.runtime import prepare_tensorflow, set_threads
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    quiet_tensorflow()
+    prepare_tensorflow()
     set_threads(args.threads)
 
     import keras

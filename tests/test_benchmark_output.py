@@ -32,6 +32,7 @@ class Writes:
 
 
 SCRIPTS = {
+    "cpu_kernels": Writes("json", "benchmarks/results/cpu_kernels.json", "cpu_kernels.json"),
     "early_ranks": Writes("out", "benchmarks/results", "early_ranks.json"),
     "gpu_packing": Writes("json", "benchmarks/results/gpu_packing.json", "gpu_packing.json"),
     "overview": Writes("out", "benchmarks/results", "overview.json"),

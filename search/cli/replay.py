@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--trial {args.trial}: it recorded no epoch, nothing to replay")
     m = experiment.manifest
 
-    from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
+    from mnist_hpo.search.training.runtime import prepare_tensorflow, set_threads
 
-    quiet_tensorflow()
+    prepare_tensorflow()
     set_threads(int(m["resources"]["threads_per_trial"]))
     from mnist_hpo.search.training.data import recorded_split
 

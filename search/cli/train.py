@@ -78,9 +78,9 @@ def _choose(args: argparse.Namespace) -> tuple[str, dict[str, Any], int]:
 def run(args: argparse.Namespace) -> int:
     name, config, epochs = _choose(args)
 
-    from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
+    from mnist_hpo.search.training.runtime import prepare_tensorflow, set_threads
 
-    quiet_tensorflow()
+    prepare_tensorflow()
     set_threads(args.threads)
     from mnist_hpo.search.outputs import claim_out_dir, versions, write_json
     from mnist_hpo.search.training.data import load_mnist, split_mnist

@@ -226,13 +226,13 @@ def start_ray(settings: SearchSettings) -> None:
     # Ray's newer console output prints its own tables even at verbose=0; the classic engine
     # honours it, and our TrialPrinter says what matters.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    from mnist_hpo.search.training.runtime import TF_LOG_LEVEL, VERBOSE_ENV, verbose
+    from mnist_hpo.search.training.runtime import VERBOSE_ENV, tensorflow_environment, verbose
 
-    # Trials start TensorFlow as this command does: quietly, unless --verbose, which also
-    # brings the workers' own output and Ray's info lines to the console.
+    # Trials start TensorFlow as this command does (the same CPU kernels as the export that
+    # checks their records; quietly, unless --verbose, which also brings the workers' own
+    # output and Ray's info lines to the console). A cluster's workers get it from here too.
     loud = verbose()
-    worker_env = ({VERBOSE_ENV: "1"} if loud else
-                  {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)})
+    worker_env = tensorflow_environment() | ({VERBOSE_ENV: "1"} if loud else {})
     common: dict[str, Any] = {"logging_level": logging.INFO if loud else logging.WARNING,
                               "log_to_driver": loud, "runtime_env": {"env_vars": worker_env}}
     if settings.address:

@@ -21,7 +21,7 @@ from ray import tune
 
 from mnist_hpo.search.experiment.names import CHECKPOINT_MODEL, CHECKPOINT_STATE, SIGNATURE_KEY
 from mnist_hpo.search.training.data import Split
-from mnist_hpo.search.training.runtime import quiet_tensorflow, set_threads
+from mnist_hpo.search.training.runtime import prepare_tensorflow, set_threads
 
 if TYPE_CHECKING:
     from mnist_hpo.search.training.fit import Fit
@@ -52,7 +52,7 @@ class EpochTrainable(tune.Trainable):
               signature_epoch: int | None = None) -> None:
         # Nothing slow here: Ray counts a trial as pending until setup returns and starts
         # the next trial only then, so TensorFlow starts in the first step instead.
-        quiet_tensorflow()
+        prepare_tensorflow()
         import ray
 
         self._split, self._epochs, self._seed = split, epochs, seed
