@@ -28,8 +28,8 @@ def make_augmenter(config: Mapping[str, Any], seed: int = 0) -> RandomAffine | N
 
 
 def _without_autotune(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """``ds`` with tf.data's autotuning off: its ``AUTOTUNE`` map runs on as many threads as
-    there are cores, its prefetch buffer is fixed.
+    """``ds`` with tf.data's autotuning off: its ``AUTOTUNE`` parallelism and prefetch buffer
+    take tf.data's fixed defaults instead of being tuned while it runs.
 
     Keras' ``fit`` opens the next epoch's iterator as soon as an epoch ends, and a trial calls
     ``fit`` once per epoch, so that iterator is dropped unused when ``fit`` returns. With
