@@ -67,10 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def worker(args: argparse.Namespace) -> None:
     """One process's training; prints its median images/s after the first epoch as JSON."""
-    from mnist_hpo.search.training.runtime import prepare_tensorflow, set_threads
+    from mnist_hpo.search.training.runtime import set_threads
 
-    prepare_tensorflow()  # the parent set TF_ENABLE_ONEDNN_OPTS: this keeps it
-    set_threads(1)
+    set_threads(1)  # starts TensorFlow with the parent's TF_ENABLE_ONEDNN_OPTS
     from mnist_hpo.search.training.data import load_mnist, split_mnist
     from mnist_hpo.search.training.fit import Fit
 
@@ -121,10 +120,11 @@ def summarize(cases: list[dict[str, Any]]) -> dict[str, Any]:
     """Per concurrency: each side's median machine images/s and oneDNN's speed-up."""
     summary: dict[str, Any] = {}
     for c in sorted({case["concurrency"] for case in cases}):
-        med = {side: statistics.median(k["images_per_second"] for k in cases
-                                       if k["concurrency"] == c and k["side"] == side)
-               for side in SIDES if any(k["concurrency"] == c and k["side"] == side
-                                        for k in cases)}
+        figures: dict[str, list[float]] = {}
+        for case in cases:
+            if case["concurrency"] == c:
+                figures.setdefault(case["side"], []).append(case["images_per_second"])
+        med = {side: statistics.median(figures[side]) for side in SIDES if side in figures}
         row: dict[str, Any] = {"images_per_second": med}
         if len(med) == len(SIDES):
             row["speedup"] = med["onednn"] / med["eigen"]
