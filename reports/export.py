@@ -48,6 +48,27 @@ class ExportResult:
     max_difference: float
 
 
+def start_tensorflow_as_recorded(experiment: Experiment) -> None:
+    """Start TensorFlow with the CPU kernels the search's workers used (its manifest's
+    ``tensorflow``; a user's own ``TF_ENABLE_ONEDNN_OPTS`` wins): oneDNN's sums and Eigen's
+    differ in the last bits, and the checks below compare against the workers' records."""
+    from mnist_hpo.search.training.runtime import follow_recorded_kernels, start_tensorflow
+
+    follow_recorded_kernels(experiment.manifest.get("tensorflow", {}))
+    start_tensorflow()  # without its start-up chatter
+
+
+def kernels_hint(experiment: Experiment) -> str:
+    """What to try when a checkpoint misses its record in an experiment that does not say
+    which kernels trained it (written before 2026-12-06, when its workers had TensorFlow's
+    default: oneDNN off on CPUs without AVX-512 VNNI, on since then); else nothing."""
+    if "tensorflow" in experiment.manifest:
+        return ""
+    return ("; the experiment does not record its TensorFlow kernels (written before "
+            "mnist-hpo did): if it was trained with Eigen's, try again with "
+            "TF_ENABLE_ONEDNN_OPTS=0")
+
+
 def choose_trial(experiment: Experiment, number: int | None, flag: str = "--trial"
                  ) -> tuple[TrialRecord, Path]:
     """The best trial, or trial ``number``, and the ``model.keras`` of its best epoch.
@@ -95,9 +116,7 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
 
     source = data or recorded_source(experiment) or resolve_source()
     split = recorded_split(experiment.manifest["data"], source)
-    from mnist_hpo.search.training.runtime import start_tensorflow
-
-    start_tensorflow()  # without its start-up chatter
+    start_tensorflow_as_recorded(experiment)
     import keras
 
     model = keras.models.load_model(checkpoint, safe_mode=True)  # no code runs on load
@@ -109,7 +128,8 @@ def export_trial(experiment: Experiment, out: Path, number: int | None = None,
         raise ExportError(f"trial {trial.number}, epoch {epoch}: the checkpoint scores "
                           f"val_accuracy {val_accuracy:.4f} on the search's "
                           f"{len(split.y_val):,} validation images, its record says "
-                          f"{recorded:.4f} ({checkpoint.parent}); nothing was exported")
+                          f"{recorded:.4f} ({checkpoint.parent}); nothing was exported"
+                          f"{kernels_hint(experiment)}")
 
     claim_out_dir(out)
     model.save(out / "model.keras")

@@ -43,7 +43,9 @@ from mnist_hpo.reports.export import (
     ExportError,
     accuracy,
     choose_trial,
+    kernels_hint,
     recorded_source,
+    start_tensorflow_as_recorded,
     verify_in_fresh_process,
     write_predictions,
 )
@@ -142,9 +144,7 @@ def export_ensemble(experiment: Experiment, out: Path, max_members: int | None =
     source = data or recorded_source(experiment) or resolve_source()
     split = recorded_split(experiment.manifest["data"], source)
     images = len(split.y_val)
-    from mnist_hpo.search.training.runtime import start_tensorflow
-
-    start_tensorflow()  # without its start-up chatter
+    start_tensorflow_as_recorded(experiment)
     x_val, x_test = scale_images(split.x_val), scale_images(split.x_test)
     selection: dict[str, Any]
     curve_data: list[dict[str, Any]] | None = None
@@ -262,7 +262,7 @@ def _load_candidates(experiment: Experiment, trials: list[TrialRecord], x_val: n
         scored = accuracy(probs, y_val)
         if not abs(scored - recorded) <= VAL_TOLERANCE:
             skipped.append(f"trial {trial.number}: its checkpoint scores {scored:.4f}, its "
-                           f"record says {recorded:.4f}")
+                           f"record says {recorded:.4f}{kernels_hint(experiment)}")
             continue
         epoch = int((trial.best_epoch or {})["epoch"])
         candidates.append(Candidate(trial.number, epoch, recorded, model, probs,

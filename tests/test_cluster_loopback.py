@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +56,7 @@ def test_losing_a_node_loses_no_finished_trial(cluster: LoopbackCluster, mnist_p
     proc = cluster.popen(*search(cluster, mnist_path, tmp_path, "--trials", "4", "--epochs",
                                  str(KILL_EPOCHS), "--subset", "12000", "--max-failures", "1"))
     experiment = tmp_path / "cluster"
-    victim, finished_before = _wait_for_trial_on_worker(cluster, experiment)
+    victim, finished_before = _wait_for_trial_on_worker(cluster, experiment, proc)
     cluster.kill_worker_node()
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-4000:]
@@ -86,12 +87,17 @@ def _rows(progress: Path) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(f) if r.get("val_accuracy")]
 
 
-def _wait_for_trial_on_worker(cluster: LoopbackCluster, experiment: Path
-                              ) -> tuple[int, dict[int, int]]:
+def _wait_for_trial_on_worker(cluster: LoopbackCluster, experiment: Path,
+                              search: subprocess.Popen[str]) -> tuple[int, dict[int, int]]:
     """Wait until a trial on the second node has reported an epoch and is still running;
-    return its number and the trials finished by then, with their epoch counts."""
+    return its number and the trials finished by then, with their epoch counts. Fails at
+    once if the search ends first (the window was missed), else after 300 s."""
     deadline = time.time() + 300
     while time.time() < deadline:
+        if search.poll() is not None:
+            out = search.stdout.read() if search.stdout else ""
+            raise AssertionError(f"the search ended (exit {search.returncode}) before a "
+                                 f"trial on the second node was seen running:\n{out[-3000:]}")
         worker_pids = {str(p) for p in cluster.worker_node_pids()}
         runs = {int(p.parent.name.removeprefix("trial_")): _rows(p)
                 for p in experiment.glob("trial_*/progress.csv")}

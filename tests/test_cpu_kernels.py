@@ -9,14 +9,18 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from benchmarks.cpu_kernels import summarize
+from mnist_hpo.reports.export import kernels_hint
 from mnist_hpo.search.training.runtime import (
     ONEDNN_ENV,
     TF_LOG_LEVEL,
     VERBOSE_ENV,
+    follow_recorded_kernels,
+    recorded_kernels,
     tensorflow_environment,
 )
 
@@ -52,6 +56,46 @@ def test_tensorflow_loads_with_the_kernels_asked_for(user: str | None) -> None:
                           text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (ONEDNN_ON in proc.stderr) is (user is None), proc.stderr[-3000:]
+
+
+def test_a_search_records_its_kernels_and_export_follows_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ONEDNN_ENV, raising=False)
+    assert recorded_kernels() == {ONEDNN_ENV: "1"}
+    monkeypatch.setenv(ONEDNN_ENV, "0")
+    assert recorded_kernels() == {ONEDNN_ENV: "0"}
+    # A search recorded oneDNN off; export, in a shell where the user set nothing, follows.
+    monkeypatch.delenv(ONEDNN_ENV)
+    follow_recorded_kernels({ONEDNN_ENV: "0"})
+    assert os.environ[ONEDNN_ENV] == "0"
+    monkeypatch.setenv(ONEDNN_ENV, "1")  # the user's own value wins
+    follow_recorded_kernels({ONEDNN_ENV: "0"})
+    assert os.environ[ONEDNN_ENV] == "1"
+
+
+def test_an_experiment_without_a_kernel_record_says_how_to_export_it() -> None:
+    old, new = (SimpleNamespace(manifest=m) for m in ({}, {"tensorflow": {ONEDNN_ENV: "1"}}))
+    assert "TF_ENABLE_ONEDNN_OPTS=0" in kernels_hint(old)  # type: ignore[arg-type]
+    assert kernels_hint(new) == ""  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("recorded", "user", "onednn"),
+                         [("0", None, False), ("1", None, True), ("0", "1", True)])
+def test_export_starts_tensorflow_with_the_recorded_kernels(recorded: str, user: str | None,
+                                                             onednn: bool) -> None:
+    """What export runs before it loads a checkpoint, in a fresh process as export is."""
+    env = {k: v for k, v in os.environ.items() if k != ONEDNN_ENV}
+    env[VERBOSE_ENV] = "1"
+    if user is not None:
+        env[ONEDNN_ENV] = user
+    code = ("import sys, json; from types import SimpleNamespace; "
+            "from mnist_hpo.reports.export import start_tensorflow_as_recorded; "
+            "start_tensorflow_as_recorded(SimpleNamespace(manifest=json.loads(sys.argv[1])))")
+    manifest = json.dumps({"tensorflow": {ONEDNN_ENV: recorded}})
+    proc = subprocess.run([sys.executable, "-c", code, manifest], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (ONEDNN_ON in proc.stderr) is onednn, proc.stderr[-3000:]
 
 
 def test_the_benchmark_compares_the_sides_case_by_case() -> None:

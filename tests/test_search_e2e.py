@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from pathlib import Path
 
@@ -89,6 +90,9 @@ def test_manifest_is_complete(search_run: tuple[Path, str], mnist_path: Path) ->
     assert m["data"]["sha256"] == load_mnist(mnist_path).sha256
     assert (m["data"]["train_images"], m["data"]["validation_images"]) == (3000, 1000)
     assert set(m["versions"]) >= {"tensorflow", "keras", "ray", "optuna", "numpy"}
+    # The kernels its workers loaded with (export loads the same): on unless the user said.
+    assert m["tensorflow"] == {"TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS",
+                                                                       "1")}
     assert "search" in m["command"] and m["budget"]["trials"] == 4
     assert m["resources"]["cpus_per_trial"] == 1.0 and m["started_at"] and m["finished_at"]
 

@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import IO
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,21 @@ def tensorflow_environment() -> dict[str, str]:
     if not verbose():
         env["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
     return env
+
+
+def recorded_kernels() -> dict[str, str]:
+    """The part of :func:`tensorflow_environment` that changes a model's numbers (which CPU
+    kernels): a search records it in its manifest, and export loads TensorFlow with it."""
+    return {ONEDNN_ENV: tensorflow_environment()[ONEDNN_ENV]}
+
+
+def follow_recorded_kernels(recorded: Mapping[str, str]) -> None:
+    """Load TensorFlow, in this process and the processes it starts, with the kernels a
+    search recorded (:func:`recorded_kernels`) rather than this version's default, so a
+    re-evaluation matches the search's records to the last bits. A user's own value wins.
+    Must run before TensorFlow starts."""
+    for name, value in recorded.items():
+        os.environ.setdefault(name, value)
 
 
 def prepare_tensorflow() -> None:

@@ -18,6 +18,7 @@ from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.experiment import SearchStatus, read_manifest
 from mnist_hpo.search.experiment.names import MANIFEST
 from mnist_hpo.search.training.data import Split, load_mnist, recorded_split, split_mnist
+from mnist_hpo.search.training.runtime import follow_recorded_kernels
 from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
 from mnist_hpo.search.tune.manifest import (
     build_manifest,
@@ -118,6 +119,8 @@ def resume_search(path: str | Path, data: str | None = None) -> SearchOutcome:
     check_state_format(manifest, experiment)
     settings = settings_from_manifest(manifest, storage=str(experiment.parent))
     split = recorded_split(manifest["data"], data)
+    # Its trials go on with the CPU kernels they started with (a user's value still wins).
+    follow_recorded_kernels(manifest.get("tensorflow", {}))
 
     def restored_tuner() -> Any:
         from ray import tune

@@ -28,6 +28,7 @@ from mnist_hpo.search.experiment import (
 from mnist_hpo.search.experiment.names import JOURNAL
 from mnist_hpo.search.experiment.optuna_trials import to_optuna_trial
 from mnist_hpo.search.training.data import recorded_split
+from mnist_hpo.search.training.runtime import follow_recorded_kernels
 from mnist_hpo.search.tune.callbacks import TrialPrinter, trial_number
 from mnist_hpo.search.tune.driver import new_tuner, run_tuner
 from mnist_hpo.search.tune.factories import Extension
@@ -56,6 +57,8 @@ def extend_search(path: str | Path, trials: int, space: str | None = None,
         raise UsageError(f"{experiment}: the search is {status.value}; finish it "
                          f"with `mnist-hpo resume {experiment}` before extending it")
     before = settings_from_manifest(manifest, storage=str(experiment.parent))
+    # New trials train with the kernels of the earlier ones (a user's value still wins).
+    follow_recorded_kernels(manifest.get("tensorflow", {}))
     if before.goal.multi:
         raise UsageError(f"{experiment}: a Pareto search (--objective {before.objective}) "
                          f"cannot be extended yet; start a new search")

@@ -11,6 +11,7 @@ from mnist_hpo.search.errors import UsageError
 from mnist_hpo.search.experiment.names import JOURNAL
 from mnist_hpo.search.outputs import versions, write_json
 from mnist_hpo.search.training.data import MnistData, Split
+from mnist_hpo.search.training.runtime import recorded_kernels
 from mnist_hpo.search.tune.factories import sampler_settings, warm_start_points
 from mnist_hpo.search.tune.settings import ASHA_SCHEDULERS, METRIC, MODE, SearchSettings
 from mnist_hpo.spaces import space_from_dict
@@ -73,6 +74,7 @@ def build_manifest(settings: SearchSettings, data: MnistData, split: Split,
                  "validation": settings.validation, "split_seed": settings.seed},
         "optuna_journal": JOURNAL,
         "versions": versions(),
+        "tensorflow": recorded_kernels(),
         "state_format": STATE_FORMAT,
     }
 
