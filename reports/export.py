@@ -60,8 +60,8 @@ def start_tensorflow_as_recorded(experiment: Experiment) -> None:
 
 def kernels_hint(experiment: Experiment) -> str:
     """What to try when a checkpoint misses its record in an experiment that does not say
-    which kernels trained it (written before 2026-12-06, when its workers had TensorFlow's
-    default: oneDNN off on CPUs without AVX-512 VNNI, on since then); else nothing."""
+    which kernels trained it (written before 2026-12-06, when its workers loaded TensorFlow's
+    default: Eigen's kernels on CPUs without AVX-512 VNNI); else nothing."""
     if "tensorflow" in experiment.manifest:
         return ""
     return ("; the experiment does not record its TensorFlow kernels (written before "
